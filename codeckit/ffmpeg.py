@@ -1,0 +1,387 @@
+"""Find the FFmpeg binary, learn what its build can do, and run it with progress and readable errors."""
+from __future__ import annotations
+
+import functools
+import os
+import re
+import shutil
+import subprocess
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+from .errors import FeatureMissing, FFmpegError, FFmpegNotFound, FFmpegTimeout, UnsafeInput
+
+#: Environment variable naming the FFmpeg binary to use instead of imageio-ffmpeg's.
+FFMPEG_ENV = "CODECKIT_FFMPEG"
+
+STDERR_TAIL_LINES = 40
+
+
+def ffmpeg_exe() -> str:
+    """Path of the FFmpeg binary: $CODECKIT_FFMPEG if set, else the one shipped by imageio-ffmpeg."""
+    override = os.environ.get(FFMPEG_ENV)
+    if override:
+        found = shutil.which(override) if os.sep not in override else override
+        if not found or not os.path.isfile(found) or not os.access(found, os.X_OK):
+            raise FFmpegNotFound(f"{FFMPEG_ENV}={override!r} is not an executable FFmpeg binary",
+                                 hint=f"point {FFMPEG_ENV} at an ffmpeg executable or unset it")
+        return os.path.abspath(found)
+    try:
+        import imageio_ffmpeg
+        exe = imageio_ffmpeg.get_ffmpeg_exe()
+    except Exception as exc:  # imageio-ffmpeg raises RuntimeError when its binary is missing
+        raise FFmpegNotFound(f"no FFmpeg binary found ({exc})",
+                             hint=f"pip install imageio-ffmpeg, or set {FFMPEG_ENV}") from exc
+    return exe
+
+
+@dataclass(frozen=True)
+class FFmpegBuild:
+    """What one FFmpeg binary is and what it was built with."""
+    path: str
+    version: str
+    configuration: str
+    encoders: dict[str, str]          # name -> description, video and audio
+    filters: frozenset[str]
+    size: int
+    mtime: float
+
+    @property
+    def key(self) -> str:
+        """Identifies this exact build: for caches that must be redone when FFmpeg changes."""
+        return f"{self.path}|{self.version}|{self.size}|{int(self.mtime)}"
+
+    def has_encoder(self, name: str) -> bool:
+        return name in self.encoders
+
+    def has_filter(self, name: str) -> bool:
+        return name in self.filters
+
+    def require_encoder(self, name: str) -> None:
+        if name not in self.encoders:
+            raise FeatureMissing(f"this FFmpeg ({self.version}, {self.path}) has no encoder {name!r}",
+                                 hint=f"set {FFMPEG_ENV} to an FFmpeg built with it, or choose another encoder")
+
+    def require_filter(self, name: str, what: str | None = None) -> None:
+        if name not in self.filters:
+            raise FeatureMissing(f"this FFmpeg ({self.version}, {self.path}) has no {what or name} filter {name!r}",
+                                 hint=f"set {FFMPEG_ENV} to an FFmpeg built with it")
+
+
+def _capture(exe: str, *args: str) -> str:
+    try:
+        proc = subprocess.run([exe, "-hide_banner", *args], capture_output=True, text=True,
+                              errors="replace", timeout=60, stdin=subprocess.DEVNULL)
+    except OSError as exc:
+        raise FFmpegNotFound(f"cannot run FFmpeg at {exe}: {exc}") from exc
+    return proc.stdout + proc.stderr
+
+
+_ENCODER_LINE = re.compile(r"^\s([VAS])[\w.]{5}\s+(\S+)\s+(.*)$")
+_FILTER_LINE = re.compile(r"^\s[\w.]{2,3}\s+(\S+)\s+\S+->\S+\s")
+
+
+@functools.lru_cache(maxsize=4)
+def _build_info(exe: str, size: int, mtime: float) -> FFmpegBuild:
+    version_text = _capture(exe, "-version")
+    first = version_text.splitlines()[0] if version_text else ""
+    m = re.match(r"ffmpeg version (\S+)", first)
+    if not m:
+        raise FFmpegNotFound(f"{exe} does not look like FFmpeg (it printed {first!r})")
+    conf = next((ln.split(":", 1)[1].strip() for ln in version_text.splitlines()
+                 if ln.startswith("configuration:")), "")
+    encoders = {}
+    for line in _capture(exe, "-encoders").splitlines():
+        em = _ENCODER_LINE.match(line)
+        if em and em.group(2) != "=":
+            encoders[em.group(2)] = em.group(3).strip()
+    filters = set()
+    for line in _capture(exe, "-filters").splitlines():
+        fm = _FILTER_LINE.match(line)
+        if fm:
+            filters.add(fm.group(1))
+    return FFmpegBuild(path=exe, version=m.group(1), configuration=conf, encoders=encoders,
+                       filters=frozenset(filters), size=size, mtime=mtime)
+
+
+def build_info(exe: str | None = None) -> FFmpegBuild:
+    """The build of the FFmpeg binary in use (cached per binary)."""
+    exe = exe or ffmpeg_exe()
+    st = os.stat(exe)
+    return _build_info(exe, st.st_size, st.st_mtime)
+
+
+_OPTION_LINE = re.compile(r"^  -(\S+)\s+<(\w+)>\s+\S+\s*(.*)$")
+_CONST_LINE = re.compile(r"^     (\S+)\s+(-?\w+)?\s+[E.][\w.]{9,}")
+_RANGE = re.compile(r"\(from (\S+) to (\S+)\)")
+
+
+@dataclass(frozen=True)
+class AVOption:
+    """One AVOption an encoder documents in `ffmpeg -h encoder=NAME`."""
+    name: str
+    type: str
+    min: float | None
+    max: float | None
+    constants: frozenset[str]
+
+
+@dataclass(frozen=True)
+class EncoderHelp:
+    name: str
+    pix_fmts: tuple[str, ...]
+    options: dict[str, AVOption]
+
+
+def _parse_avoptions(lines: Iterable[str]) -> dict[str, AVOption]:
+    options: dict[str, AVOption] = {}
+    current: dict | None = None
+
+    def close():
+        if current:
+            options[current["name"]] = AVOption(current["name"], current["type"], current["min"],
+                                                 current["max"], frozenset(current["consts"]))
+    for line in lines:
+        om = _OPTION_LINE.match(line)
+        if om:
+            close()
+            rng = _RANGE.search(om.group(3))
+            lo = hi = None
+            if rng:
+                lo, hi = (_num(rng.group(1)), _num(rng.group(2)))
+            current = {"name": om.group(1), "type": om.group(2), "min": lo, "max": hi, "consts": set()}
+            continue
+        cm = _CONST_LINE.match(line)
+        if cm and current is not None:
+            current["consts"].add(cm.group(1))
+    close()
+    return options
+
+
+def _num(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:  # INT_MAX, FLT_MAX, I64_MAX, ... : unbounded for our purposes
+        return None
+
+
+@functools.lru_cache(maxsize=64)
+def encoder_help(name: str, exe: str | None = None) -> EncoderHelp:
+    """Parse `ffmpeg -h encoder=NAME`: the encoder's pixel formats and private options."""
+    exe = exe or ffmpeg_exe()
+    text = _capture(exe, "-h", f"encoder={name}")
+    if f"Codec '{name}' is not recognized" in text or "is not recognized by FFmpeg" in text:
+        raise FeatureMissing(f"this FFmpeg has no encoder {name!r}")
+    pix_fmts: tuple[str, ...] = ()
+    for line in text.splitlines():
+        if "Supported pixel formats:" in line:
+            pix_fmts = tuple(line.split(":", 1)[1].split())
+    return EncoderHelp(name=name, pix_fmts=pix_fmts, options=_parse_avoptions(text.splitlines()))
+
+
+@functools.lru_cache(maxsize=2)
+def codec_context_options(exe: str | None = None) -> dict[str, AVOption]:
+    """Generic AVCodecContext options every encoder takes (b, g, bf, global_quality, ...)."""
+    exe = exe or ffmpeg_exe()
+    text = _capture(exe, "-h", "full")
+    lines = text.splitlines()
+    try:
+        start = next(i for i, ln in enumerate(lines) if ln.startswith("AVCodecContext AVOptions"))
+    except StopIteration:
+        return {}
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].endswith("AVOptions:")), len(lines))
+    return _parse_avoptions(lines[start + 1:end])
+
+
+# ---------------------------------------------------------------- inputs
+
+# Demuxers that open other files or URLs named inside the input: never followed.
+_REFERENCING_DEMUXERS = {"hls", "applehttp", "concat", "dash", "webm_dash_manifest", "mpl2", "tee",
+                         "imf", "ffmetadata", "sdp", "rtsp", "data"}
+_PLAYLIST_MAGIC = (b"#EXTM3U", b"ffconcat", b"#EXT-X-", b"[playlist]")
+
+
+def check_local_input(path: str | Path) -> Path:
+    """Refuse inputs that are not a readable, non-empty local file, or that are playlists/concat lists."""
+    from .errors import ProbeError
+    p = Path(path)
+    if not p.exists():
+        raise ProbeError("no such file", path=p)
+    if not p.is_file():
+        raise ProbeError("not a regular file", path=p)
+    try:
+        with open(p, "rb") as fh:
+            head = fh.read(4096)
+    except OSError as exc:
+        raise ProbeError(f"cannot read: {exc.strerror}", path=p) from exc
+    if not head:
+        raise ProbeError("empty file (0 bytes)", path=p)
+    stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if stripped.startswith(_PLAYLIST_MAGIC) or (b"<MPD" in head and b"urn:mpeg:dash" in head):
+        raise UnsafeInput("is a playlist or concat list that points at other files or URLs; "
+                          "codeckit only opens local media files", path=p)
+    return p
+
+
+def refuse_referencing_demuxer(path: str | Path, demuxer: str) -> None:
+    names = set(demuxer.split(","))
+    if names & _REFERENCING_DEMUXERS:
+        raise UnsafeInput(f"opens as {demuxer!r}, which reads other files or URLs; refused", path=path)
+
+
+def input_url(path: str | Path) -> str:
+    """How FFmpeg must be given a local path: with the file: protocol, so that a name such as
+    `-x.mp4` or `http:odd.mp4` is never read as an option or another protocol."""
+    return "file:" + os.path.abspath(os.fspath(path))
+
+
+def input_args(path: str | Path) -> list[str]:
+    """`-i` for a local file, restricted to the file protocol (no URLs followed from inside it)."""
+    return ["-protocol_whitelist", "file", "-i", input_url(path)]
+
+
+# ---------------------------------------------------------------- running
+
+@dataclass
+class Progress:
+    """One update from FFmpeg's -progress stream."""
+    frame: int = 0
+    fps: float = 0.0
+    out_time_s: float = 0.0
+    total_size: int = 0
+    speed: float = 0.0
+    done: bool = False
+    duration_s: float | None = None
+
+    @property
+    def fraction(self) -> float | None:
+        if not self.duration_s:
+            return None
+        return max(0.0, min(1.0, self.out_time_s / self.duration_s))
+
+
+@dataclass
+class RunResult:
+    args: list[str]
+    returncode: int
+    wall_s: float
+    cpu_s: float
+    stderr_tail: str
+    stdout: str = ""
+    last_progress: Progress = field(default_factory=Progress)
+
+
+def _first_error_line(tail: Sequence[str]) -> str:
+    keys = ("error", "invalid", "unknown", "not ", "cannot", "could not", "failed", "unable", "no such")
+    for line in tail:
+        low = line.lower()
+        if any(k in low for k in keys) and "conversion failed" not in low:
+            return line.strip()
+    return tail[-1].strip() if tail else "no message"
+
+
+def _parse_speed(value: str) -> float:
+    try:
+        return float(value.rstrip("x"))
+    except ValueError:
+        return 0.0
+
+
+def run_ffmpeg(args: Sequence[str], *, subject: str | Path | None = None, timeout: float | None = None,
+               on_progress: Callable[[Progress], None] | None = None, duration_s: float | None = None,
+               loglevel: str = "warning", capture_stdout: bool = False, exe: str | None = None) -> RunResult:
+    """Run FFmpeg with `args` (everything after the binary), never through a shell.
+
+    `subject` names the file the run is about, for error messages. Progress is read from
+    `-progress pipe:1` unless `capture_stdout` (then stdout is returned, e.g. for a rawvideo pipe).
+    Raises FFmpegError (with the stderr tail) on a non-zero exit, FFmpegTimeout after `timeout`.
+    """
+    exe = exe or ffmpeg_exe()
+    cmd = [exe, "-hide_banner", "-nostdin", "-loglevel", loglevel]
+    if not capture_stdout:
+        cmd += ["-nostats", "-progress", "pipe:1"]
+    cmd += list(args)
+    tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
+    start = time.monotonic()
+    try:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+    except OSError as exc:
+        raise FFmpegNotFound(f"cannot run FFmpeg at {exe}: {exc}") from exc
+
+    def read_stderr():
+        for raw in proc.stderr:
+            line = raw.decode("utf-8", "replace").rstrip()
+            if line:
+                tail.append(line)
+    err_thread = threading.Thread(target=read_stderr, daemon=True)
+    err_thread.start()
+
+    timed_out = threading.Event()
+    timer = None
+    if timeout:
+        def kill():
+            timed_out.set()
+            proc.kill()
+        timer = threading.Timer(timeout, kill)
+        timer.daemon = True
+        timer.start()
+
+    progress = Progress(duration_s=duration_s)
+    stdout_chunks: list[bytes] = []
+    cpu_s = 0.0
+    try:
+        if capture_stdout:
+            stdout_chunks.append(proc.stdout.read())
+        else:
+            for raw in proc.stdout:
+                key, _, value = raw.decode("ascii", "replace").strip().partition("=")
+                if key == "frame":
+                    progress.frame = int(value or 0)
+                elif key == "fps":
+                    progress.fps = float(value or 0)
+                elif key in ("out_time_us", "out_time_ms") and value not in ("", "N/A"):
+                    progress.out_time_s = max(0.0, int(value) / 1e6)  # out_time_ms is in us too
+                elif key == "total_size" and value.isdigit():
+                    progress.total_size = int(value)
+                elif key == "speed":
+                    progress.speed = _parse_speed(value)
+                elif key == "progress":
+                    progress.done = value == "end"
+                    if on_progress:
+                        on_progress(Progress(**progress.__dict__))
+        # wait4 gives this child's own CPU time, which stays right when many runs share the process
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        cpu_s = usage.ru_utime + usage.ru_stime
+    finally:
+        if timer:
+            timer.cancel()
+        if proc.returncode is None:
+            proc.kill()
+            proc.wait()
+        err_thread.join(timeout=5)
+        proc.stdout.close()
+        proc.stderr.close()
+    wall = time.monotonic() - start
+    result = RunResult(args=cmd, returncode=proc.returncode, wall_s=wall, cpu_s=cpu_s,
+                       stderr_tail="\n".join(tail), stdout=b"".join(stdout_chunks).decode("utf-8", "replace")
+                       if capture_stdout else "", last_progress=progress)
+    if timed_out.is_set():
+        raise FFmpegTimeout(f"FFmpeg stopped after the {timeout:g} s timeout", path=subject,
+                            stderr_tail=result.stderr_tail)
+    if proc.returncode != 0:
+        if proc.returncode < 0:
+            reason = f"FFmpeg died (signal {-proc.returncode})"
+            if tail:
+                reason += f": {_first_error_line(list(tail))}"
+        elif proc.returncode == 255 and not tail:
+            reason = "FFmpeg was interrupted"
+        else:
+            reason = f"FFmpeg failed: {_first_error_line(list(tail))}"
+        raise FFmpegError(reason, path=subject, stderr_tail=result.stderr_tail)
+    return result

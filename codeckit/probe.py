@@ -1,0 +1,291 @@
+"""MediaInfo from a file, read in-process with PyAV: streams, geometry, timing, color, audio."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+from .errors import ProbeError
+from .ffmpeg import check_local_input, refuse_referencing_demuxer
+
+#: Bumped when a field of the JSON schema changes meaning or disappears (additions keep it).
+SCHEMA_VERSION = 1
+
+# FFmpeg's enum values (libavutil/pixfmt.h), named as ffprobe names them.
+COLOR_PRIMARIES = {0: "reserved", 1: "bt709", 2: "unknown", 4: "bt470m", 5: "bt470bg", 6: "smpte170m",
+                   7: "smpte240m", 8: "film", 9: "bt2020", 10: "smpte428", 11: "smpte431", 12: "smpte432",
+                   22: "ebu3213"}
+COLOR_TRANSFERS = {0: "reserved", 1: "bt709", 2: "unknown", 4: "gamma22", 5: "gamma28", 6: "smpte170m",
+                   7: "smpte240m", 8: "linear", 9: "log100", 10: "log316", 11: "iec61966-2-4",
+                   12: "bt1361e", 13: "iec61966-2-1", 14: "bt2020-10", 15: "bt2020-12", 16: "smpte2084",
+                   17: "smpte428", 18: "arib-std-b67"}
+COLOR_SPACES = {0: "gbr", 1: "bt709", 2: "unknown", 4: "fcc", 5: "bt470bg", 6: "smpte170m", 7: "smpte240m",
+                8: "ycgco", 9: "bt2020nc", 10: "bt2020c", 11: "smpte2085", 12: "chroma-derived-nc",
+                13: "chroma-derived-c", 14: "ictcp"}
+COLOR_RANGES = {0: "unknown", 1: "tv", 2: "pc"}
+FIELD_ORDERS = {0: "unknown", 1: "progressive", 2: "tt", 3: "bb", 4: "tb", 5: "bt"}
+HDR_TRANSFERS = {"smpte2084": "PQ", "arib-std-b67": "HLG"}
+
+# Packets demuxed (not decoded) to judge whether timestamps are regular.
+VFR_SAMPLE_PACKETS = 240
+
+
+@dataclass
+class VideoStreamInfo:
+    index: int
+    codec: str
+    profile: str | None
+    width: int                 # coded (stored) size
+    height: int
+    sar: str                   # sample aspect ratio, "num:den"
+    display_width: int         # after the SAR, before rotation
+    display_height: int
+    rotation: int              # degrees from the display matrix: 0, 90, 180 or 270
+    upright_width: int         # what a player shows: SAR and rotation applied
+    upright_height: int
+    avg_fps: float | None
+    nominal_fps: float | None
+    avg_fps_fraction: str | None
+    nominal_fps_fraction: str | None
+    vfr: bool
+    frame_count: int | None
+    frame_count_exact: bool    # True: from the container's index; False: duration x frame rate
+    pix_fmt: str | None
+    bit_depth: int | None
+    color_primaries: str
+    color_transfer: str
+    color_space: str
+    color_range: str
+    hdr: str | None            # "PQ", "HLG" or None
+    field_order: str
+    interlaced: bool
+    bit_rate: int | None
+    duration_s: float | None
+    language: str | None = None
+
+
+@dataclass
+class AudioStreamInfo:
+    index: int
+    codec: str
+    profile: str | None
+    sample_rate: int
+    channels: int
+    channel_layout: str | None
+    bit_rate: int | None
+    language: str | None = None
+
+
+@dataclass
+class SubtitleStreamInfo:
+    index: int
+    codec: str
+    language: str | None = None
+
+
+@dataclass
+class MediaInfo:
+    path: str
+    size_bytes: int
+    container: str
+    container_long_name: str
+    duration_s: float | None
+    start_time_s: float | None
+    bit_rate: int | None
+    video: list[VideoStreamInfo] = field(default_factory=list)
+    audio: list[AudioStreamInfo] = field(default_factory=list)
+    subtitles: list[SubtitleStreamInfo] = field(default_factory=list)
+    chapters: int = 0
+    tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def primary_video(self) -> VideoStreamInfo | None:
+        return self.video[0] if self.video else None
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["schema_version"] = SCHEMA_VERSION
+        return d
+
+
+def _frac(value) -> Fraction | None:
+    if value is None:
+        return None
+    try:
+        f = Fraction(value)
+    except (TypeError, ValueError, ZeroDivisionError):
+        return None
+    return f if f > 0 else None
+
+
+def _bit_depth(pix_fmt: str | None) -> int | None:
+    if not pix_fmt:
+        return None
+    import av
+    try:
+        fmt = av.VideoFormat(pix_fmt)
+        return max(c.bits for c in fmt.components)
+    except Exception:
+        return None
+
+
+def _profile_name(cc) -> str | None:
+    try:
+        return cc.profile
+    except Exception:
+        return None
+
+
+def _timestamps_irregular(container, stream) -> bool:
+    """Demux the first packets (no decoding) and tell whether frame durations vary."""
+    pts = []
+    try:
+        for packet in container.demux(stream):
+            if packet.pts is not None:
+                pts.append(packet.pts)
+            if len(pts) >= VFR_SAMPLE_PACKETS:
+                break
+    except Exception:
+        return False
+    pts.sort()
+    deltas = [b - a for a, b in zip(pts, pts[1:]) if b > a]
+    if len(deltas) < 3:
+        return False
+    deltas.sort()
+    lo, hi = deltas[len(deltas) // 20], deltas[-1 - len(deltas) // 20]  # ignore the odd outlier
+    return hi > lo * 1.1 and (hi - lo) > 1
+
+
+def probe(path: str | Path) -> MediaInfo:
+    """Read a file's MediaInfo. Raises ProbeError (naming the file and the reason) when it is not usable media.
+
+    Decodes the first video frame: it proves the stream decodes and carries the display matrix
+    and color tags that some containers only attach to frames.
+    """
+    import av
+
+    p = check_local_input(path)
+    try:
+        container = av.open(str(p), options={"protocol_whitelist": "file"}, metadata_errors="replace")
+    except av.error.InvalidDataError:
+        raise ProbeError("not a media file, or truncated (FFmpeg found no valid container)", path=p)
+    except av.error.FFmpegError as exc:
+        raise ProbeError(f"cannot open: {exc.strerror or exc}", path=p) from exc
+    try:
+        refuse_referencing_demuxer(p, container.format.name)
+        info = _read(container, p)
+    finally:
+        container.close()
+    if not info.video and not info.audio:
+        raise ProbeError("no video or audio stream", path=p)
+    return info
+
+
+def _read(container, p: Path) -> MediaInfo:
+    import av
+
+    duration = container.duration / 1e6 if container.duration else None
+    info = MediaInfo(
+        path=str(p), size_bytes=p.stat().st_size, container=container.format.name,
+        container_long_name=container.format.long_name, duration_s=duration,
+        start_time_s=container.start_time / 1e6 if container.start_time is not None else None,
+        bit_rate=container.bit_rate or None, tags={k: str(v) for k, v in container.metadata.items()},
+    )
+    try:
+        info.chapters = len(container.chapters())
+    except Exception:
+        info.chapters = 0
+
+    for s in container.streams.audio:
+        cc = s.codec_context
+        layout = None
+        try:
+            layout = cc.layout.name
+        except Exception:
+            pass
+        info.audio.append(AudioStreamInfo(
+            index=s.index, codec=cc.name, profile=_profile_name(cc), sample_rate=cc.sample_rate or 0,
+            channels=cc.channels or 0, channel_layout=layout, bit_rate=cc.bit_rate or None,
+            language=s.metadata.get("language")))
+    for s in container.streams.subtitles:
+        info.subtitles.append(SubtitleStreamInfo(index=s.index, codec=s.codec_context.name,
+                                                 language=s.metadata.get("language")))
+    for s in container.streams.video:
+        if s.disposition & av.stream.Disposition.attached_pic:
+            continue  # cover art is not a video stream
+        info.video.append(_video_stream(container, s, p, duration))
+    return info
+
+
+def _video_stream(container, s, p: Path, container_duration: float | None) -> VideoStreamInfo:
+    import av
+
+    cc = s.codec_context
+    width, height = cc.width, cc.height
+    if not width or not height:
+        raise ProbeError(f"video stream #{s.index} has no frame size (damaged header)", path=p)
+    sar = _frac(s.sample_aspect_ratio) or Fraction(1)
+    if sar.numerator == 0:
+        sar = Fraction(1)
+    disp_w, disp_h = (round(width * sar), height) if sar >= 1 else (width, round(height / sar))
+    avg = _frac(s.average_rate)
+    base = _frac(s.base_rate) or _frac(s.guessed_rate)
+    duration = float(s.duration * s.time_base) if s.duration and s.time_base else container_duration
+
+    # The first decoded frame: proves the stream decodes, and carries rotation and color tags.
+    rotation, frame_colors, frame_interlaced = 0, None, False
+    try:
+        for frame in container.decode(s):
+            rotation = int(round(frame.rotation or 0)) % 360
+            frame_colors = (frame.color_primaries, frame.color_trc, frame.colorspace, frame.color_range)
+            frame_interlaced = bool(frame.interlaced_frame)
+            break
+        else:
+            raise ProbeError(f"video stream #{s.index} has no decodable frame (truncated or empty)", path=p)
+    except av.error.FFmpegError as exc:
+        raise ProbeError(f"video stream #{s.index} does not decode: {exc.strerror or exc}", path=p) from exc
+    container.seek(0)
+    irregular = _timestamps_irregular(container, s)
+
+    fc = frame_colors or (None, None, None, None)
+    primaries = _color_name(COLOR_PRIMARIES, (cc.color_primaries, fc[0]), unknown=(0, 2))
+    transfer = _color_name(COLOR_TRANSFERS, (cc.color_trc, fc[1]), unknown=(0, 2))
+    space = _color_name(COLOR_SPACES, (cc.colorspace, fc[2]), unknown=(2,))
+    crange = _color_name(COLOR_RANGES, (cc.color_range, fc[3]), unknown=(0,))
+
+    field_order = FIELD_ORDERS.get(int(cc.field_order or 0), "unknown")
+    interlaced = field_order in ("tt", "bb", "tb", "bt") or (field_order == "unknown" and frame_interlaced)
+
+    rotation = {0: 0, 90: 90, 180: 180, 270: 270}.get(rotation, rotation)
+    up_w, up_h = (disp_h, disp_w) if rotation in (90, 270) else (disp_w, disp_h)
+
+    vfr = bool(avg and base and abs(float(avg) - float(base)) / float(base) > 0.01) or irregular
+    if s.frames and s.frames > 0:
+        frames, exact = int(s.frames), True
+    elif duration and (avg or base):
+        frames, exact = int(round(duration * float(avg or base))), False
+    else:
+        frames, exact = None, False
+
+    pix_fmt = cc.pix_fmt
+    return VideoStreamInfo(
+        index=s.index, codec=cc.name, profile=_profile_name(cc), width=width, height=height,
+        sar=f"{sar.numerator}:{sar.denominator}", display_width=disp_w, display_height=disp_h,
+        rotation=rotation, upright_width=up_w, upright_height=up_h,
+        avg_fps=round(float(avg), 6) if avg else None, nominal_fps=round(float(base), 6) if base else None,
+        avg_fps_fraction=f"{avg.numerator}/{avg.denominator}" if avg else None,
+        nominal_fps_fraction=f"{base.numerator}/{base.denominator}" if base else None,
+        vfr=vfr, frame_count=frames, frame_count_exact=exact, pix_fmt=pix_fmt, bit_depth=_bit_depth(pix_fmt),
+        color_primaries=primaries, color_transfer=transfer, color_space=space, color_range=crange,
+        hdr=HDR_TRANSFERS.get(transfer), field_order=field_order, interlaced=interlaced,
+        bit_rate=cc.bit_rate or None, duration_s=round(duration, 6) if duration else None,
+        language=s.metadata.get("language"),
+    )
+
+
+def _color_name(table: dict[int, str], values, unknown) -> str:
+    """The first tagged value among (codec parameters, first frame); containers differ in where they keep it."""
+    for v in values:
+        if v is not None and int(v) not in unknown:
+            return table.get(int(v), str(int(v)))
+    return "unknown"
