@@ -129,6 +129,14 @@ def _bit_depth(pix_fmt: str | None) -> int | None:
         return None
 
 
+def _codec_name(cc) -> str:
+    """FFmpeg's codec name (av1), not the decoder's (libdav1d)."""
+    try:
+        return cc.codec.canonical_name or cc.name
+    except Exception:
+        return cc.name
+
+
 def _profile_name(cc) -> str | None:
     try:
         return cc.profile
@@ -204,11 +212,11 @@ def _read(container, p: Path) -> MediaInfo:
         except Exception:
             pass
         info.audio.append(AudioStreamInfo(
-            index=s.index, codec=cc.name, profile=_profile_name(cc), sample_rate=cc.sample_rate or 0,
+            index=s.index, codec=_codec_name(cc), profile=_profile_name(cc), sample_rate=cc.sample_rate or 0,
             channels=cc.channels or 0, channel_layout=layout, bit_rate=cc.bit_rate or None,
             language=s.metadata.get("language")))
     for s in container.streams.subtitles:
-        info.subtitles.append(SubtitleStreamInfo(index=s.index, codec=s.codec_context.name,
+        info.subtitles.append(SubtitleStreamInfo(index=s.index, codec=_codec_name(s.codec_context),
                                                  language=s.metadata.get("language")))
     for s in container.streams.video:
         if s.disposition & av.stream.Disposition.attached_pic:
@@ -263,13 +271,14 @@ def _video_stream(container, s, p: Path, container_duration: float | None) -> Vi
     if s.frames and s.frames > 0:
         frames, exact = int(s.frames), True
     elif duration and (avg or base):
-        frames, exact = int(round(duration * float(avg or base))), False
+        # the duration usually ends with the last frame's own duration; the slack absorbs audio priming
+        frames, exact = int(duration * float(avg or base) + 0.1), False
     else:
         frames, exact = None, False
 
     pix_fmt = cc.pix_fmt
     return VideoStreamInfo(
-        index=s.index, codec=cc.name, profile=_profile_name(cc), width=width, height=height,
+        index=s.index, codec=_codec_name(cc), profile=_profile_name(cc), width=width, height=height,
         sar=f"{sar.numerator}:{sar.denominator}", display_width=disp_w, display_height=disp_h,
         rotation=rotation, upright_width=up_w, upright_height=up_h,
         avg_fps=round(float(avg), 6) if avg else None, nominal_fps=round(float(base), 6) if base else None,

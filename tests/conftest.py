@@ -98,7 +98,7 @@ class Clips:
     @property
     def odd_sized(self) -> Path:
         # odd dimensions need a chroma format without subsampling
-        return self._make("odd.mkv", size="321x241", codec="ffv1", pix_fmt="yuv444p")
+        return self._make("odd.mkv", size="321x241", codec="ffv1", pix_fmt="yuv444p", source="testsrc")
 
     @property
     def audio_only(self) -> Path:
