@@ -204,6 +204,7 @@ def _read(container, p: Path) -> MediaInfo:
     except Exception:
         info.chapters = 0
 
+    _refuse_truncated_index(container, p, info.size_bytes)
     for s in container.streams.audio:
         cc = s.codec_context
         layout = None
@@ -223,6 +224,22 @@ def _read(container, p: Path) -> MediaInfo:
             continue  # cover art is not a video stream
         info.video.append(_video_stream(container, s, p, duration))
     return info
+
+
+def _refuse_truncated_index(container, p: Path, size: int) -> None:
+    """An indexed container (MP4/MOV) whose sample table points past the end of the file was cut short.
+
+    Only the last entries are read: samples are stored in order, and a big file has many.
+    """
+    for s in container.streams:
+        try:
+            entries = s.index_entries
+            n = len(entries)
+            end = max((entries[i].pos + entries[i].size for i in range(max(0, n - 64), n)), default=0)
+        except Exception:
+            continue
+        if end > size:
+            raise ProbeError(f"truncated: the container's index reaches byte {end} but the file has {size}", path=p)
 
 
 def _video_stream(container, s, p: Path, container_duration: float | None) -> VideoStreamInfo:

@@ -116,6 +116,16 @@ class Clips:
         return path
 
     @property
+    def truncated_faststart(self) -> Path:
+        # the index (moov) is at the start and intact, the media data after it is cut off
+        path = self.root / "truncated_faststart.mp4"
+        if not path.exists():
+            full = self._make("faststart.mp4", duration=2, extra=["-movflags", "+faststart"])
+            data = full.read_bytes()
+            path.write_bytes(data[: len(data) * 6 // 10])
+        return path
+
+    @property
     def not_media(self) -> Path:
         path = self.root / "notes.mp4"
         path.write_text("this is a text file with a video extension\n")

@@ -109,6 +109,7 @@ def test_audio_only_file_has_no_video(clips):
 @pytest.mark.parametrize("which,reason", [
     ("empty", "empty file"),
     ("truncated", "truncated"),
+    ("truncated_faststart", "truncated"),
     ("not_media", "not a media file"),
 ])
 def test_broken_files_raise_a_probe_error_naming_file_and_reason(clips, which, reason):
