@@ -1,0 +1,65 @@
+"""Cutting a source into clips: one whole clip, fixed-length windows, or pieces between scene changes."""
+from __future__ import annotations
+
+import math
+
+from .rules import ClipRules
+from .steps import ClipSpec, Item, Rejected, Step
+
+
+def _grid(t: float, fps: float | None) -> float:
+    """Snap a time to the output frame grid, so every clip holds a whole number of output frames."""
+    if not fps:
+        return round(t, 6)
+    return round(round(t * fps) / fps, 6)
+
+
+def plan_clips(duration_s: float, rules: ClipRules, *, fps: float | None = None,
+               scene_times: list[float] | None = None) -> list[ClipSpec]:
+    """The clips of a source `duration_s` long (times relative to its start). An empty list means
+    nothing long enough was left."""
+    if duration_s <= 0:
+        return []
+    if rules.mode == "none":
+        return [ClipSpec(0, 0.0, round(duration_s, 6))]
+    pieces: list[tuple[float, float]] = []
+    if rules.mode == "fixed":
+        n = int(math.floor(duration_s / rules.length_s + 1e-9))
+        pieces = [(k * rules.length_s, (k + 1) * rules.length_s) for k in range(n)]
+        tail = pieces[-1][1] if pieces else 0.0
+        if duration_s - tail >= rules.min_length_s - 1e-9:
+            pieces.append((tail, duration_s))
+    else:  # scenes
+        cuts = sorted(t for t in (scene_times or []) if 0 < t < duration_s)
+        bounds = [0.0, *cuts, duration_s]
+        for a, b in zip(bounds, bounds[1:]):
+            n = max(1, math.ceil((b - a) / rules.max_length_s - 1e-9))
+            step = (b - a) / n
+            pieces += [(a + k * step, a + (k + 1) * step) for k in range(n)]
+    out: list[ClipSpec] = []
+    for a, b in pieces:
+        a, b = _grid(a, fps), _grid(b, fps)
+        if b - a >= rules.min_length_s - 1e-6 and b - a <= max(rules.max_length_s, rules.length_s) + 1e-6:
+            out.append(ClipSpec(len(out), a, b))
+        if rules.max_clips is not None and len(out) >= rules.max_clips:
+            break
+    return out
+
+
+class Clip(Step):
+    """Fills `item.clips`; rejects a source that yields no clip long enough."""
+    name = "clips"
+
+    def __init__(self, rules: ClipRules, fps: float | None):
+        self.rules, self.fps = rules, fps
+
+    def __call__(self, item: Item) -> Item:
+        duration = item.scan.end_s if item.scan is not None and item.scan.end_s else item.info.duration_s
+        scenes = item.scan.scene_times if item.scan is not None else []
+        item.clips = plan_clips(duration or 0.0, self.rules, fps=self.fps, scene_times=scenes)
+        if self.rules.mode == "scenes":
+            item.measurements["scene_cuts"] = [round(t, 3) for t in scenes]
+        if not item.clips:
+            raise Rejected("clips", f"no {self.rules.mode} clip of at least {self.rules.min_length_s:g} s",
+                           round(duration or 0.0, 3), self.rules.min_length_s)
+        return item

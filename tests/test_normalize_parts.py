@@ -1,0 +1,246 @@
+"""The parts of `codeckit normalize` that stand alone: scan, filters, clips, sidecars, hashing, writers, engines."""
+from __future__ import annotations
+
+import json
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from codeckit.errors import CodeckitError, ConfigError, FeatureMissing
+from codeckit.ffmpeg import run_ffmpeg
+from codeckit.normalize import clips as clipmod
+from codeckit.normalize.filters import build_filters
+from codeckit.normalize.hashing import HashCache, content_hash, group_duplicates
+from codeckit.normalize.rules import ClipRules, FilterRules, clip_rules, filter_rules
+from codeckit.normalize.scan import scan
+from codeckit.normalize.sidecar import Annotate, clip_annotations, parse_srt, retime
+from codeckit.normalize.steps import Item, Rejected, run_steps
+from codeckit.normalize.writers import JsonlWriter, ParquetWriter, WebDatasetWriter, parse_size
+from codeckit.probe import probe
+from codeckit.samples import lavfi_clip
+
+
+@pytest.fixture(scope="module")
+def parts(tmp_path_factory):
+    d = tmp_path_factory.mktemp("parts")
+    out = {
+        "moving": lavfi_clip(d / "moving.mp4", duration=2, extra=["-g", "25"]),
+        "black": lavfi_clip(d / "black.mp4", duration=2, source="color"),  # black by default
+        "static": lavfi_clip(d / "static.mp4", source="testsrc", duration=0.04,
+                             vf="loop=loop=49:size=1,setpts=N/25/TB"),
+        "short": lavfi_clip(d / "short.mp4", duration=0.5),
+    }
+    # three scenes: testsrc2, then smptebars, then rgbtestsrc (1 s each)
+    scenes = d / "scenes.mp4"
+    run_ffmpeg(["-y", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=1",
+                "-f", "lavfi", "-i", "smptebars=size=320x240:rate=25:duration=1",
+                "-f", "lavfi", "-i", "rgbtestsrc=size=320x240:rate=25:duration=1",
+                "-filter_complex", "[0:v][1:v][2:v]concat=n=3:v=1[v]", "-map", "[v]",
+                "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "file:" + str(scenes)],
+               loglevel="error")
+    out["scenes"] = scenes
+    mkv = lavfi_clip(d / "long.mkv", duration=4, extra=["-g", "25"])
+    cut = d / "cut.mkv"
+    cut.write_bytes(mkv.read_bytes()[: mkv.stat().st_size // 3])
+    out["cut"] = cut
+    return out
+
+
+def _item(path: Path, **scan_kw) -> Item:
+    return Item(source=path, info=probe(path), scan=scan(path, **scan_kw))
+
+
+def _reason(path: Path, rules=FilterRules()) -> str | None:
+    try:
+        run_steps(build_filters(rules), _item(path))
+    except Rejected as r:
+        return r.reason
+    return None
+
+
+def test_moving_clip_passes_every_filter_and_keeps_its_measurements(parts):
+    item = run_steps(build_filters(FilterRules()), _item(parts["moving"]))
+    m = item.measurements
+    assert m["duration"] == pytest.approx(2.0, abs=0.05)
+    assert m["black"] == 0 and m["static"] == 0
+    assert m["decodable"]["truncated"] is False
+    assert m["bits_per_pixel"] > 0.005
+
+
+def test_black_static_short_and_starved_sources_are_rejected_with_value_and_limit(parts):
+    assert _reason(parts["black"]) == "black"
+    assert _reason(parts["static"]) == "static"
+    assert _reason(parts["short"]) == "duration"
+    # any source is starved under a high enough floor; a real starved one also stops changing (static)
+    assert _reason(parts["moving"], FilterRules(min_bits_per_pixel=5.0)) == "bits_per_pixel"
+    with pytest.raises(Rejected) as err:
+        run_steps(build_filters(FilterRules()), _item(parts["black"]))
+    assert err.value.value == 1.0 and err.value.limit == 0.5
+
+
+def test_a_matroska_file_cut_short_is_rejected_as_truncated(parts):
+    with pytest.raises(Rejected) as err:
+        run_steps(build_filters(FilterRules()), _item(parts["cut"]))
+    assert err.value.reason == "decodable" and "truncated" in err.value.message
+    assert err.value.value["end_s"] < 0.9 * err.value.value["declared_s"]
+
+
+def test_size_and_aspect_rules_use_the_upright_picture(parts, clips):
+    rules = FilterRules(min_width=300, min_height=300)
+    with pytest.raises(Rejected) as err:  # 320x240 shown turned by 90 degrees: 240x320
+        run_steps(build_filters(rules), _item(clips.rotated))
+    assert err.value.reason == "resolution" and err.value.value == [240, 320]
+    assert _reason(clips.rotated, FilterRules(max_aspect=0.7)) == "aspect"
+
+
+def test_keyframes_are_the_samples_when_there_are_enough(parts):
+    s = scan(parts["moving"], min_samples=2)  # -g 25 over 2 s: two keyframes
+    assert s.sample_mode == "keyframes" and len(s.sample_times) == 2
+    assert s.keyframe_interval_frames() == {25}
+
+
+def test_scene_scan_finds_the_two_cuts_and_clips_follow_them(parts):
+    s = scan(parts["scenes"], scenes=True)
+    assert s.sample_mode == "decode-all"
+    assert [round(t, 2) for t in s.scene_times] == [1.0, 2.0]
+    cl = clipmod.plan_clips(s.end_s, ClipRules(mode="scenes", min_length_s=0.5, max_length_s=10), fps=24,
+                            scene_times=s.scene_times)
+    assert [(c.start_s, c.end_s) for c in cl] == [(0.0, 1.0), (1.0, 2.0), (2.0, 3.0)]
+
+
+def test_fixed_windows_drop_a_short_tail_and_split_long_scenes():
+    r = ClipRules(mode="fixed", length_s=2.0, min_length_s=1.0)
+    assert [(c.start_s, c.end_s) for c in clipmod.plan_clips(7.5, r)] == [(0, 2), (2, 4), (4, 6), (6, 7.5)]
+    assert [(c.start_s, c.end_s) for c in clipmod.plan_clips(6.4, r)] == [(0, 2), (2, 4), (4, 6)]
+    s = ClipRules(mode="scenes", min_length_s=1.0, max_length_s=4.0)
+    pieces = clipmod.plan_clips(10.0, s, fps=24, scene_times=[0.5, 9.0])
+    assert [(c.start_s, c.end_s) for c in pieces] == [(0.5, 3.333333), (3.333333, 6.166667), (6.166667, 9.0),
+                                                     (9.0, 10.0)]
+    assert all(round(c.duration_s * 24, 3) == round(c.duration_s * 24) for c in pieces)
+    assert clipmod.plan_clips(0.5, r) == []
+
+
+def test_rules_sections_name_the_unknown_field_and_check_values():
+    with pytest.raises(ConfigError, match=r"\[filter\] has unknown field\(s\) min_durration"):
+        filter_rules({"min_durration": 3})
+    with pytest.raises(ConfigError, match="mode"):
+        clip_rules({"mode": "shots"})
+    assert filter_rules({"max_black_fraction": "off"}).max_black_fraction is None
+
+
+def test_srt_and_json_sidecars_are_retimed_per_clip(tmp_path):
+    srt = parse_srt("1\n00:00:00,500 --> 00:00:02,000\nhello\n\n2\n00:00:03,000 --> 00:00:05,250\nworld\n")
+    assert srt["cues"][1] == {"start": 3.0, "end": 5.25, "text": "world"}
+    assert retime(srt, 1.0, 4.0)["cues"] == [{"start": 0.0, "end": 1.0, "text": "hello"},
+                                              {"start": 2.0, "end": 3.0, "text": "world"}]
+    data = {"caption": "a cat", "events": [{"start": 0, "end": 1, "label": "jump"},
+                                            {"start": 6, "end": 7, "label": "sit"}]}
+    video = tmp_path / "cat.mp4"
+    video.write_bytes(b"x")
+    (tmp_path / "cat.json").write_text(json.dumps(data))
+    item = Annotate()(Item(source=video))
+    assert item.annotations["format"] == "json"
+    clip = clip_annotations(item.annotations, 5.5, 8.0)
+    assert clip["data"] == {"caption": "a cat", "events": [{"start": 0.5, "end": 1.5, "label": "sit"}]}
+
+
+def test_hash_is_sha256_of_the_bytes_and_duplicates_keep_the_first_sorted_path(tmp_path):
+    a, b, c = tmp_path / "b.bin", tmp_path / "a.bin", tmp_path / "c.bin"
+    a.write_bytes(b"same")
+    b.write_bytes(b"same")
+    c.write_bytes(b"other")
+    import hashlib
+    assert content_hash(a) == hashlib.sha256(b"same").hexdigest()
+    hashes = {p: content_hash(p) for p in (a, b, c)}
+    first, dup = group_duplicates(hashes)
+    assert dup == {a: b} and first[hashes[a]] == b
+    cache = HashCache(tmp_path / "hashes.jsonl")
+    cache.add(hashes)
+    again = HashCache(tmp_path / "hashes.jsonl")
+    assert again.lookup(a) == hashes[a]
+    a.write_bytes(b"changed")  # size and mtime change: the cached hash is not used
+    assert again.lookup(a) is None
+
+
+def test_webdataset_shards_hold_clip_and_record_and_respect_the_size(tmp_path):
+    wds = pytest.importorskip("webdataset")
+    clips = []
+    for i in range(5):
+        p = tmp_path / f"c{i}.mp4"
+        p.write_bytes(bytes([i]) * 3000)
+        clips.append(p)
+    w = WebDatasetWriter(tmp_path / "shards", shard_size=20480)  # 4 samples of 4608 bytes, end, padding
+    for i, p in enumerate(clips):
+        w.write({"id": f"clip{i:03d}", "output_path": str(p), "n": i}, p)
+    shards = w.close()
+    assert len(shards) == 2 and all(s.stat().st_size <= 20480 for s in shards)
+    seen = []
+    for sample in wds.WebDataset([str(s) for s in shards], shardshuffle=False):
+        rec = json.loads(sample["json"])
+        assert sample["mp4"] == bytes([rec["n"]]) * 3000
+        seen.append(sample["__key__"])
+    assert seen == [f"clip{i:03d}" for i in range(5)]
+    with tarfile.open(shards[0]) as t:
+        assert t.getnames()[:4] == ["clip000.mp4", "clip000.json", "clip001.mp4", "clip001.json"]
+        assert len(t.getnames()) == 8
+
+
+def test_manifest_writers_write_jsonl_and_parquet(tmp_path):
+    rec = {"id": "x_000", "measurements": {"black": 0.0}, "width": 854}
+    j = JsonlWriter(tmp_path / "m.jsonl")
+    j.write(rec, None)
+    assert json.loads(j.close()[0].read_text()) == rec
+    pq = pytest.importorskip("pyarrow.parquet")
+    p = ParquetWriter(tmp_path / "m.parquet")
+    p.write(rec, None)
+    table = pq.read_table(p.close()[0]).to_pylist()
+    assert table == [{"id": "x_000", "measurements": '{"black": 0.0}', "width": 854}]
+
+
+def test_parquet_without_pyarrow_says_what_to_install(monkeypatch, tmp_path):
+    import builtins
+    real = builtins.__import__
+
+    def no_pyarrow(name, *a, **kw):
+        if name.startswith("pyarrow"):
+            raise ImportError("no pyarrow")
+        return real(name, *a, **kw)
+    monkeypatch.setattr(builtins, "__import__", no_pyarrow)
+    with pytest.raises(FeatureMissing, match=r"codeckit\[parquet\]"):
+        ParquetWriter(tmp_path / "m.parquet")
+
+
+def test_sizes_parse_and_nonsense_is_refused():
+    assert parse_size("500MB") == 500_000_000 and parse_size("1GiB") == 1 << 30 and parse_size("200k") == 200_000
+    with pytest.raises(CodeckitError):
+        parse_size("lots")
+
+
+def test_unknown_backend_and_address_without_cluster_are_config_errors():
+    from codeckit.normalize.cluster import engine
+    with pytest.raises(ConfigError):
+        with engine("spark"):
+            pass
+    with pytest.raises(ConfigError):
+        with engine("local", address="tcp://127.0.0.1:1"):
+            pass
+
+
+def _square(x):
+    import os
+    return x * x, os.getpid()
+
+
+@pytest.mark.cluster
+@pytest.mark.parametrize("backend", ["dask", "ray"])
+def test_a_local_cluster_is_started_and_stopped_for_the_run(backend):
+    pytest.importorskip({"dask": "distributed", "ray": "ray"}[backend])
+    import joblib
+    from codeckit.normalize.cluster import engine
+    with engine(backend, jobs=2) as eng:
+        assert eng.started_here and eng.joblib_backend == backend
+        out = joblib.Parallel()(joblib.delayed(_square)(i) for i in range(4))
+    assert [v for v, _ in out] == [0, 1, 4, 9]
+    assert np.unique([pid for _, pid in out]).size >= 1
