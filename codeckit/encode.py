@@ -1,0 +1,156 @@
+"""Encode: run one EncodeJob into a temporary file beside its destination, verify it, rename it into place.
+
+Nothing is ever left half-written under the output's name: FFmpeg writes `.NAME.codeckit-tmp.EXT` in the
+destination folder (same file system, so the final os.replace is atomic), and that file is removed on any
+failure, interrupt or stop request. When the chosen implementation fails at run time (a hardware encoder's
+session limit, a driver error) the job moves to the next candidate of its Selection, and the result says so.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from .batch import Cancelled
+from .codecs import BY_NAME
+from .errors import FFmpegError
+from .ffmpeg import Progress, run_ffmpeg
+from .plan import EncodeJob
+from .verify import VerifyReport, verify_output
+
+TEMP_MARK = ".codeckit-tmp"
+
+# FFmpeg's words when an encoder could not start or gave up (not the input's fault).
+_ENCODER_FAILURE = ("error while opening encoder", "could not open encoder", "error initializing output stream",
+                    "generic error in an external library", "error submitting video frame",
+                    "error sending frames to consumers", "function not implemented", "hwupload", "device")
+
+
+def temp_path_for(output: str | os.PathLike) -> Path:
+    """The temporary name an output is written under: hidden, beside it, same extension."""
+    p = Path(output)
+    return p.with_name(f".{p.stem}{TEMP_MARK}{p.suffix}")
+
+
+def is_temp_name(name: str) -> bool:
+    return name.startswith(".") and TEMP_MARK in name
+
+
+@dataclass
+class EncodeResult:
+    input: str
+    output: str
+    remux: bool
+    implementation: str | None            # the one that produced the output
+    fallbacks: list[tuple[str, str]]      # (implementation, error) for each that failed first
+    bytes_in: int
+    bytes_out: int
+    duration_s: float | None              # media seconds
+    wall_s: float
+    cpu_s: float                          # FFmpeg's CPU seconds (all attempts) + verification
+    encode_cpu_s: float
+    verify_cpu_s: float
+    verify_wall_s: float
+    knob_value: float | None = None
+    verify: VerifyReport | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def speed(self) -> float | None:
+        """Media seconds per wall second (× realtime)."""
+        return self.duration_s / self.wall_s if self.duration_s and self.wall_s > 0 else None
+
+    @property
+    def saving(self) -> float | None:
+        return 1 - self.bytes_out / self.bytes_in if self.bytes_in else None
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["fallbacks"] = [list(f) for f in self.fallbacks]
+        d["speed"] = self.speed
+        d["saving"] = self.saving
+        d["verify"] = self.verify.to_dict() if self.verify else None
+        return d
+
+
+def _is_encoder_failure(job: EncodeJob, exc: FFmpegError) -> bool:
+    """Worth another implementation? Always after a hardware one; after software only when the encoder itself
+    would not start (a broken input fails the same way on every encoder)."""
+    impl = BY_NAME.get(job.implementation or "")
+    if impl is None:
+        return False
+    if impl.hardware:
+        return True
+    text = f"{exc.message}\n{exc.stderr_tail or ''}".lower()
+    return any(word in text for word in _ENCODER_FAILURE[:4])
+
+
+def _unlink(path: Path) -> None:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+
+
+def encode(job: EncodeJob, *, on_progress: Callable[[Progress], None] | None = None, verify: str = "sample",
+           cancel: threading.Event | None = None, timeout: float | None = None) -> EncodeResult:
+    """Run `job`, verify the output (`verify`: sample, full or off), and rename it into place.
+
+    Raises FFmpegError (every implementation failed, or the input is broken), VerifyError (the output is not
+    what it should be), or Cancelled when `cancel` is set (FFmpeg is stopped); the temporary file is gone in
+    every case, and the destination is untouched unless everything succeeded.
+    """
+    start = time.monotonic()
+    out = Path(job.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_path_for(out)
+    encode_cpu = 0.0
+
+    def progress(p: Progress) -> None:
+        # raising here makes run_ffmpeg kill FFmpeg and wait for it (its `finally`)
+        if cancel is not None and cancel.is_set():
+            raise Cancelled()
+        if on_progress is not None:
+            on_progress(p)
+
+    try:
+        while True:
+            try:
+                run = run_ffmpeg(job.args(tmp), subject=job.input, on_progress=progress, duration_s=job.duration_s,
+                                 timeout=timeout)
+                encode_cpu += run.cpu_s
+                break
+            except FFmpegError as exc:
+                _unlink(tmp)
+                if cancel is not None and cancel.is_set():
+                    raise Cancelled() from exc
+                if not _is_encoder_failure(job, exc):
+                    raise
+                nxt = job.fall_back(exc.message)
+                if nxt is None:
+                    raise
+                job = nxt
+        if cancel is not None and cancel.is_set():
+            raise Cancelled()
+        report = verify_output(tmp, job.expect, mode=verify, subject=job.input) if verify != "off" else None
+        os.replace(tmp, out)
+    finally:
+        _unlink(tmp)
+    failures = list(job.selection.failures) if job.selection else []
+    return EncodeResult(
+        input=job.input, output=str(out), remux=job.remux, implementation=job.implementation or "copy",
+        fallbacks=failures, bytes_in=_size(job.input), bytes_out=_size(out), duration_s=job.duration_s,
+        wall_s=time.monotonic() - start, cpu_s=encode_cpu + (report.cpu_s if report else 0.0),
+        encode_cpu_s=encode_cpu, verify_cpu_s=report.cpu_s if report else 0.0,
+        verify_wall_s=report.wall_s if report else 0.0, knob_value=job.knob_value, verify=report,
+        notes=list(job.notes))
+
+
+def _size(path: str | os.PathLike) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0
