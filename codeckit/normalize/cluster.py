@@ -26,7 +26,7 @@ class Engine:
     def describe(self) -> str:
         if self.backend == "local":
             return f"local processes ({self.n_jobs} jobs)"
-        where = self.address if self.address else "a local cluster started for this run"
+        where = f"a local cluster started for this run ({self.address})" if self.started_here else self.address
         return f"{self.backend} on {where} ({self.n_jobs} jobs)"
 
 

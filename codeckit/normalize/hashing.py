@@ -66,12 +66,13 @@ class HashCache:
             print(f"codeckit: could not write hash cache {self.path}: {exc}", file=sys.stderr)
 
 
-def group_duplicates(hashes: dict[Path, str]) -> tuple[dict[str, Path], dict[Path, Path]]:
-    """(hash -> the source processed for it, duplicate -> that source). The first path in sorted order
-    is processed, so the choice does not depend on the order the inputs were listed or hashed in."""
+def group_duplicates(hashes: dict[Path, str], prefer=None) -> tuple[dict[str, Path], dict[Path, Path]]:
+    """(hash -> the source processed for it, duplicate -> that source). Among copies, those for which
+    `prefer(path)` is true come first (normalize prefers a copy with a sidecar), then sorted paths, so the
+    choice does not depend on the order the inputs were listed or hashed in."""
     first: dict[str, Path] = {}
     dup_of: dict[Path, Path] = {}
-    for p in sorted(hashes, key=lambda q: str(q)):
+    for p in sorted(hashes, key=lambda q: (not (prefer and prefer(q)), str(q))):
         h = hashes[p]
         if h in first:
             dup_of[p] = first[h]
