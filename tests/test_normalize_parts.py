@@ -244,3 +244,27 @@ def test_a_local_cluster_is_started_and_stopped_for_the_run(backend):
         out = joblib.Parallel()(joblib.delayed(_square)(i) for i in range(4))
     assert [v for v, _ in out] == [0, 1, 4, 9]
     assert np.unique([pid for _, pid in out]).size >= 1
+
+
+def test_shipped_training_profiles_load_in_the_profile_loader_and_with_their_rules():
+    from codeckit.normalize.profile import load_training_profile
+    from codeckit.profiles import load_profile
+    for name in ("training-480p24", "training-512sq"):
+        t = load_profile(name)  # what `codeckit profiles` and transcode read: no normalize tables in it
+        assert (t.video.codec, t.video.keyint, t.video.fps, t.audio.mode) == ("h264", 24, "24", "drop")
+    sq = load_training_profile("training-512sq")
+    assert (sq.target.video.width, sq.target.video.height) == (512, 512)
+    assert sq.clips.mode == "scenes" and sq.filters.min_width == 256
+
+
+def test_a_profile_file_may_hold_filter_and_clips_tables(tmp_path):
+    from codeckit.normalize.profile import load_training_profile
+    p = tmp_path / "mine.toml"
+    p.write_text('container = "mp4"\n[video]\ncodec = "h264"\nsize = "exact"\nwidth = 320\nheight = 240\n'
+                 '[filter]\nmin_duration_s = 5\n[clips]\nmode = "fixed"\nlength_s = 2\n')
+    prof = load_training_profile(str(p), sets=["filter.max_black_fraction=off", "video.quality=60"])
+    assert prof.filters.min_duration_s == 5 and prof.filters.max_black_fraction is None
+    assert prof.clips.length_s == 2 and prof.target.video.quality == 60
+    p.write_text('[video]\ncodec = "h264"\n[filter]\nmin_durration = 5\n')
+    with pytest.raises(ConfigError, match="min_durration"):
+        load_training_profile(str(p))
