@@ -76,6 +76,10 @@ def _rejects(out: Path) -> list[dict]:
     return [json.loads(line) for line in (out / "rejects.jsonl").read_text().splitlines()]
 
 
+def _journal(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / ".codeckit-journal.jsonl").read_text().splitlines() if line.strip()]
+
+
 def check_output(path: Path, *, width=854, height=480, fps=24, keyint=24) -> int:
     """Independent of codeckit's own verification: PyAV reads the clip and every frame is decoded."""
     with av.open(str(path)) as c:
@@ -210,7 +214,7 @@ def test_a_dask_run_gives_the_same_manifest_as_a_local_run(local_run, corpus, tm
     assert s.engine.startswith("dask on a local cluster")
     assert (dask_out / "manifest.jsonl").read_bytes() == (out / "manifest.jsonl").read_bytes()
     assert (dask_out / "rejects.jsonl").read_bytes() == (out / "rejects.jsonl").read_bytes()
-    pids = {json.loads(line)["pid"] for line in (dask_out / ".codeckit" / "journal.jsonl").read_text().splitlines()}
+    pids = {r["result"]["pid"] for r in _journal(dask_out) if r["state"] == "done"}
     assert os.getpid() not in pids, "the work ran in the Dask workers"
 
 
@@ -259,18 +263,18 @@ def test_resume_after_sigkill_redoes_only_unfinished_sources(corpus, tmp_path):
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "codeckit", "normalize", str(src), "-o", str(out), "--jobs", "1"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    journal = out / ".codeckit" / "journal.jsonl"
+    journal = out / ".codeckit-journal.jsonl"
     deadline = time.monotonic() + 120
     try:
         while time.monotonic() < deadline:
-            if journal.is_file() and len(journal.read_text().splitlines()) >= 2:
+            if journal.is_file() and journal.read_text().count('"state": "done"') >= 2:
                 break
             assert proc.poll() is None, "the run ended before it could be killed"
             time.sleep(0.05)
         os.killpg(proc.pid, signal.SIGKILL)  # the command, its workers and their FFmpeg children
     finally:
         proc.wait(timeout=30)
-    finished = {json.loads(line)["source"] for line in journal.read_text().splitlines()}
+    finished = {r["source"] for r in _journal(out) if r["state"] == "done"}
     assert 2 <= len(finished) < len(names)
     resumed = normalize([src], out, "training-480p24", jobs=2)
     assert resumed.skipped == len(finished) and resumed.processed == len(names) - len(finished)

@@ -1,4 +1,5 @@
-"""One clip of a source: its EncodeJob (from `codeckit.plan`, cut with input seeking), the run, the check.
+"""One clip of a source: its EncodeJob (from `codeckit.plan`, cut with input seeking), run by `codeckit.encode`,
+and checked against the profile exactly.
 
 Thin adapter over the transcode core: `plan()` knows nothing of clips, so a clip's job is the source's job
 with `-ss START -t LENGTH` before the input and the frame count fixed with `-frames:v`. The plan never
@@ -8,20 +9,15 @@ stream-copied here (the fast path).
 """
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from fractions import Fraction
 from pathlib import Path
 
-from ..errors import CodeckitError
-from ..ffmpeg import run_ffmpeg
+from ..plan import EncodeJob
+from ..verify import VerifyError
 from .steps import ClipSpec
 
 _KEYINT_BLOCKER = "the target fixes the keyframe interval"
-
-
-class VerifyError(CodeckitError):
-    """An output that is not exactly what the profile asks for."""
 
 
 @dataclass
@@ -41,6 +37,29 @@ class ClipOutput:
     cpu_s: float = 0.0
     wall_s: float = 0.0
     args: list[str] = field(default_factory=list)
+    implementation: str | None = None
+
+
+@dataclass
+class ClipJob(EncodeJob):
+    """An EncodeJob for a piece of the source. `plan()` knows nothing of clips, and a job it composes again
+    after an encoder failure (`fall_back`) would lose the cut: this keeps it."""
+    clip_input: list[str] = field(default_factory=list)      # -ss START -t LENGTH, before the input
+    clip_video: list[str] = field(default_factory=list)      # -frames:v N
+    clip_expect: object = None
+
+    @classmethod
+    def of(cls, job: EncodeJob, clip_input: list[str], clip_video: list[str], expect, duration_s: float):
+        kw = {f.name: getattr(job, f.name) for f in fields(EncodeJob)}
+        kw.update(input_options=[*clip_input, *job.input_options], video_args=[*job.video_args, *clip_video],
+                  expect=expect, duration_s=duration_s)
+        return cls(**kw, clip_input=clip_input, clip_video=clip_video, clip_expect=expect)
+
+    def fall_back(self, error: str):
+        nxt = super().fall_back(error)
+        if nxt is None:
+            return None
+        return ClipJob.of(nxt, self.clip_input, self.clip_video, self.clip_expect, self.duration_s)
 
 
 def conforms(info, scan, target) -> list[str]:
@@ -85,43 +104,26 @@ def clip_job(info, scan, target, clip: ClipSpec, whole: bool, output: Path, *, c
     else:
         job = plan(info, target, output, capabilities=capabilities, threads=threads, force_encode=True)
     frames = round(clip.duration_s * float(fps)) if fps else None
-    if not whole:
-        job.input_options = ["-ss", f"{clip.start_s:.6f}", "-t", f"{clip.duration_s:.6f}", *job.input_options]
-    if frames and not job.remux:
-        job.video_args = [*job.video_args, "-frames:v", str(frames)]
-    job.expect = replace(job.expect, duration_s=clip.duration_s, frames=frames, frames_exact=not job.remux)
-    job.duration_s = clip.duration_s
-    return job
+    clip_input = [] if whole else ["-ss", f"{clip.start_s:.6f}", "-t", f"{clip.duration_s:.6f}"]
+    clip_video = ["-frames:v", str(frames)] if frames and not job.remux else []
+    expect = replace(job.expect, duration_s=clip.duration_s, frames=frames, frames_exact=not job.remux)
+    return ClipJob.of(job, clip_input, clip_video, expect, clip.duration_s)
 
 
-def run_clip(job, *, timeout: float | None = None) -> ClipOutput:
-    """Run the job into a temporary name beside the output, check it, rename it into place.
-
-    Falls back to the next encoder implementation when one fails (hardware first profiles)."""
+def encode_clip(job) -> ClipOutput:
+    """Encode (or copy) through `codeckit.encode` (temporary name, sampled verification, atomic rename), then
+    check the clip against the profile exactly; a clip that does not conform is removed and VerifyError raised."""
+    from ..encode import encode
+    res = encode(job, verify="sample")
     final = Path(job.output)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.with_name(f".{final.stem}.tmp{os.getpid()}{final.suffix}")
     try:
-        while True:
-            try:
-                res = run_ffmpeg(job.args(tmp), subject=job.input, timeout=timeout, duration_s=job.duration_s,
-                                 loglevel="error")
-                break
-            except CodeckitError as exc:
-                nxt = job.fall_back(exc.message) if not job.remux else None
-                if nxt is None:
-                    raise
-                nxt.input_options, nxt.video_args = job.input_options, nxt.video_args + (
-                    job.video_args[-2:] if "-frames:v" in job.video_args else [])
-                nxt.expect, nxt.duration_s = job.expect, job.duration_s
-                job = nxt
-        out = verify_clip(tmp, job)
-        out.cpu_s, out.wall_s, out.args = res.cpu_s, res.wall_s, job.args(final)
-        os.replace(tmp, final)
-        return out
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+        out = check_conformance(final, job)
+    except VerifyError:
+        final.unlink(missing_ok=True)
+        raise
+    out.cpu_s, out.wall_s, out.args = res.cpu_s, res.wall_s, job.args(final)
+    out.implementation = res.implementation
+    return out
 
 
 def read_clip(path: Path) -> ClipOutput:
@@ -149,10 +151,10 @@ def read_clip(path: Path) -> ClipOutput:
                           extra_streams=len(c.streams) - 1)
 
 
-def verify_clip(path: Path, job) -> ClipOutput:
-    """The written clip holds exactly what the profile asks: codec, size, square pixels, rate, pixel format,
-    frame count, keyframes every keyint frames, no other streams; and its last GOP decodes."""
-    import av
+def check_conformance(path: Path, job) -> ClipOutput:
+    """The clip holds exactly what the profile asks, beyond what `codeckit.verify` checks (streams, packets,
+    duration, sampled GOPs decode): codec, exact size, square pixels, exact frame rate, pixel format, frame
+    count, and a keyframe on every keyint-th frame and nowhere else."""
     t = job.target.video
     out = read_clip(path)
     problems = []
@@ -175,17 +177,6 @@ def verify_clip(path: Path, job) -> ClipOutput:
         problems.append(f"keyframes at {out.keyframes[:6]}..., not every {t.keyint} frames")
     if out.extra_streams and job.expect.audio_streams == 0 and job.expect.subtitle_streams == 0:
         problems.append(f"{out.extra_streams} stream(s) besides the video")
-    if not problems:
-        try:  # the last GOP decodes (the rest was demuxed above; a cut file fails here)
-            with av.open(str(path)) as c:
-                s = c.streams.video[0]
-                c.seek(max(0, int((out.duration_s - 0.01) / s.time_base)) if s.time_base else 0, stream=s,
-                       backward=True)
-                n = sum(1 for _ in c.decode(s))
-            if n == 0:
-                problems.append("the last GOP does not decode")
-        except av.error.FFmpegError as exc:
-            problems.append(f"does not decode: {exc}")
     if problems:
         raise VerifyError("output check failed: " + "; ".join(problems), path=job.output)
     return out

@@ -1,9 +1,9 @@
 """The normalize batch: find sources, hash them, drop exact duplicates, then per source
 probe -> scan -> filters -> clips -> annotations -> encode/verify -> record, on local processes or a cluster.
 
-Each source is one item of the batch; the driver appends its journal line as soon as its result arrives,
-so a killed worker (or a killed run) costs only the items that had not finished. The manifest, rejects
-list and shards are written at the end from the journal, in id order, so they do not depend on which
+Each source is one item of `codeckit.batch.run_batch`; its journal (in OUT) records every item as it
+finishes, so a killed worker (or a killed run) costs only the items that had not finished. The manifest,
+rejects list and shards are written at the end from the journal, in id order, so they do not depend on which
 worker finished first, nor on the engine.
 """
 from __future__ import annotations
@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from .. import __version__
+from ..batch import BatchItem, Journal, run_batch
 from ..errors import CodeckitError, ProbeError
 from .clips import Clip
-from .encode_clip import clip_job, run_clip
+from .encode_clip import clip_job, encode_clip
 from .filters import build_filters
 from .hashing import HashCache, content_hash, group_duplicates
-from .journal import JOURNAL_NAME, Journal
 from .profile import DEFAULT_PROFILE, TrainingProfile, load_training_profile
 from .scan import scan
 from .sidecar import SIDECAR_SUFFIXES, Annotate, clip_annotations, find_sidecar
@@ -94,14 +94,14 @@ class Encode(Step):
             rel = Path(CLIPS_DIR) / cid[:2] / (cid + prof.target.extension)
             job = clip_job(item.info, item.scan, prof.target, clip, whole, out_dir / rel,
                            capabilities=t.capabilities, threads=t.threads, force_encode=t.force_encode)
-            out = run_clip(job)
+            out = encode_clip(job)
             item.records.append({
                 "id": cid, "source_sha256": item.content_hash, "clip_index": clip.index,
                 "clip_start_s": round(clip.start_s, 6), "clip_end_s": round(clip.end_s, 6),
                 "output_path": rel.as_posix(), "width": out.width, "height": out.height, "fps": out.fps,
                 "frame_count": out.frames, "duration_s": out.duration_s, "bytes": out.bytes, "codec": out.codec,
                 "pix_fmt": out.pix_fmt, "keyframe_interval": prof.target.video.keyint, "remuxed": job.remux,
-                "encoder": job.implementation or "copy",
+                "encoder": out.implementation or "copy",
                 "encoder_args": _portable_args(out.args, item.source, out_dir / rel),
                 "measurements": item.measurements,
                 "annotations": clip_annotations(item.annotations, clip.start_s, clip.end_s),
@@ -147,8 +147,9 @@ def _cpu(usage) -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def process_source(task: Task) -> dict:
-    """Run one source through the steps; return its journal entry (never raises for a bad source)."""
+def process_source(task: Task, ctx=None) -> dict:
+    """Run one source through the steps; return its result (never raises for a bad source). `ctx` is the
+    batch's ItemContext (unused: progress reaches the parent only per item)."""
     start = time.monotonic()
     self0 = resource.getrusage(resource.RUSAGE_SELF)
     item = Item(source=Path(task.source), content_hash=task.content_hash)
@@ -313,6 +314,7 @@ def normalize(sources: Iterable[str | os.PathLike], out_dir: str | os.PathLike, 
     """
     from ..codecs import probe_capabilities
     from ..ffmpeg import build_info
+    from ..plan import PLAN_VERSION
     from .cluster import engine
 
     started = time.monotonic()
@@ -333,64 +335,103 @@ def normalize(sources: Iterable[str | os.PathLike], out_dir: str | os.PathLike, 
     missing = [p for p in paths if not p.is_file()]
     first, dup_of = group_duplicates(hashes, prefer=lambda p: find_sidecar(p) is not None)
     fp = prof.fingerprint()
-    journal = Journal(state / JOURNAL_NAME)
     build = build_info()
     caps = probe_capabilities()
     summary = Summary(out_dir=out, profile=prof.name, engine=backend, files_in=len(paths),
                       unique_sources=len(first), duplicates=len(dup_of))
 
-    tasks, keys = [], {}
-    for h, src in sorted(first.items(), key=lambda kv: str(kv[1])):
-        key = f"{h}:{fp}:{PIPELINE_VERSION}"
-        keys[src] = key
-        if journal.finished(key, out):
-            summary.skipped += 1
-            continue
-        tasks.append(Task(source=str(src), content_hash=h, key=key, profile=prof, out_dir=str(out),
-                          capabilities=caps, threads=threads, force_encode=force_encode))
-    emit("start", {"files": len(paths), "todo": len(tasks), "skipped": summary.skipped})
+    with Journal.in_folder(out) as journal:  # locked: one run per output folder
+        _remove_leftovers(out, journal)
+        items, keys = [], {}
+        for h, src in sorted(first.items(), key=lambda kv: str(kv[1])):
+            key = f"{h}:{fp}:{PIPELINE_VERSION}:{PLAN_VERSION}"
+            keys[src] = key
+            if _finished(journal, key, out):
+                summary.skipped += 1
+                continue
+            task = Task(source=str(src), content_hash=h, key=key, profile=prof, out_dir=str(out),
+                        capabilities=caps, threads=threads, force_encode=force_encode)
+            items.append(BatchItem(key=key, label=str(src), payload=task, weight=max(1, src.stat().st_size),
+                                   info={"source": str(src), "sha256": h}))
+        emit("start", {"files": len(paths), "todo": len(items), "skipped": summary.skipped})
 
-    import joblib
-    with engine(backend, address, jobs) as eng:
-        summary.engine = eng.describe()
-        emit("engine", {"engine": summary.engine})
-        done_keys = set()
-        try:
-            for entry in _run_tasks(tasks, eng.n_jobs):
-                journal.append(entry)
-                done_keys.add(entry["key"])
-                summary.processed += 1
-                summary.source_hours_run += entry.get("source_s", 0) / 3600
-                summary.cpu_hours_run += entry.get("cpu_s", 0) / 3600
-                for k, v in (entry.get("peak_rss_mb") or {}).items():
-                    summary.peak_rss_mb[k] = max(summary.peak_rss_mb.get(k, 0), v)
-                emit("item", entry)
-        except KeyboardInterrupt:
-            summary.interrupted = "interrupted (Ctrl-C)"
-        except Exception as exc:  # a worker killed or a cluster lost: what finished is journaled
-            summary.interrupted = f"{type(exc).__name__}: {exc}".strip()
-        summary.unfinished = sum(1 for t in tasks if t.key not in done_keys)
+        def finished_item(entry: dict) -> None:
+            summary.processed += 1
+            summary.source_hours_run += entry.get("source_s", 0) / 3600
+            summary.cpu_hours_run += entry.get("cpu_s", 0) / 3600
+            for k, v in (entry.get("peak_rss_mb") or {}).items():
+                summary.peak_rss_mb[k] = max(summary.peak_rss_mb.get(k, 0), v)
+            emit("item", entry)
 
-    _write_outputs(summary, journal, keys, dup_of, unreadable, missing, prof, out, shards, size_limit, parquet,
-                   build.version)
+        def on_batch_event(ev) -> None:
+            if ev.kind == "done":
+                finished_item(ev.outcome.result)
+            elif ev.kind in ("failed", "interrupted"):
+                finished_item({"source": ev.item.label, "status": "failed", "error": ev.outcome.error})
+
+        with engine(backend, address, jobs) as eng:
+            summary.engine = eng.describe()
+            emit("engine", {"engine": summary.engine})
+            try:
+                if eng.backend == "ray":
+                    _run_in_waves(items, journal, eng.n_jobs, finished_item)
+                elif items:
+                    report = run_batch(items, process_source, jobs=eng.n_jobs,
+                                       backend="processes" if eng.backend == "local" else eng.joblib_backend,
+                                       journal=journal, on_event=on_batch_event)
+                    if report.interrupted:
+                        summary.interrupted = "interrupted"
+            except KeyboardInterrupt:
+                summary.interrupted = "interrupted (Ctrl-C)"
+            except Exception as exc:  # a worker killed or a cluster lost: what finished is journaled
+                summary.interrupted = f"{type(exc).__name__}: {exc}".strip()
+        summary.unfinished = sum(1 for it in items if journal.state(it.key) != "done")
+
+        _write_outputs(summary, journal, keys, dup_of, unreadable, missing, prof, out, shards, size_limit,
+                       parquet, build.version)
     summary.wall_s = time.monotonic() - started
     emit("end", summary.to_dict())
     return summary
 
 
-def _run_tasks(tasks: list[Task], n_jobs: int):
-    """Results as they finish. Backends that cannot stream results (Ray's) run in waves of a few items
-    per job, so a lost worker still costs only the wave it was in."""
+def _result(journal: Journal, key: str) -> dict | None:
+    rec = journal.last(key)
+    return rec.get("result") if rec and rec.get("state") == "done" else None
+
+
+def _finished(journal: Journal, key: str, out: Path) -> bool:
+    """Accepted with every clip still on disk, or rejected; a source that failed is tried again."""
+    res = _result(journal, key)
+    if not res or res.get("status") not in ("done", "rejected"):
+        return False
+    return all((out / rec["output_path"]).is_file() for rec in res.get("records", []))
+
+
+def _remove_leftovers(out: Path, journal: Journal) -> None:
+    """Temporary clips of a run that was killed: the journal lock says no other run is writing here."""
+    from ..encode import is_temp_name
+    journal.remove_leftovers()
+    clips = out / CLIPS_DIR
+    if clips.is_dir():
+        for p in clips.rglob(".*"):
+            if p.is_file() and is_temp_name(p.name):
+                p.unlink(missing_ok=True)
+
+
+def _run_in_waves(items: list[BatchItem], journal: Journal, n_jobs: int, on_done) -> None:
+    """Ray's joblib backend cannot hand back results as they finish (no return_as generators), which
+    `run_batch` needs; so items run in waves of two per job, journaled after each wave: a lost worker still
+    costs only the wave it was in."""
     import joblib
-    try:
-        yield from joblib.Parallel(return_as="generator_unordered")(joblib.delayed(process_source)(t) for t in tasks)
-        return
-    except ValueError as exc:
-        if "return_as" not in str(exc):
-            raise
     wave = max(1, 2 * n_jobs)
-    for i in range(0, len(tasks), wave):
-        yield from joblib.Parallel()(joblib.delayed(process_source)(t) for t in tasks[i:i + wave])
+    for i in range(0, len(items), wave):
+        chunk = items[i:i + wave]
+        for it in chunk:
+            journal.record(it.key, "started", label=it.label, **it.info)
+        for it, res in zip(chunk, joblib.Parallel(n_jobs=n_jobs)(
+                joblib.delayed(process_source)(it.payload) for it in chunk)):
+            journal.record(it.key, "done", label=it.label, result=res, **it.info)
+            on_done(res)
 
 
 def _write_outputs(summary: Summary, journal: Journal, keys: dict[Path, str], dup_of: dict[Path, Path],
@@ -401,10 +442,10 @@ def _write_outputs(summary: Summary, journal: Journal, keys: dict[Path, str], du
         dups_by_source.setdefault(src, []).append(str(d))
     records, rejects = [], []
     for src, key in keys.items():
-        e = journal.entries.get(key)
-        if e is None or key not in journal.entries:
-            continue
-        if e["status"] == "done" and not journal.finished(key, out):
+        e = _result(journal, key)
+        if e is None:
+            continue  # unfinished: the next run does it
+        if e["status"] == "done" and not _finished(journal, key, out):
             continue  # a clip went missing: the next run redoes it
         summary.source_hours += e.get("source_s", 0) / 3600
         if e["status"] == "done":
