@@ -123,6 +123,8 @@ class Target:
     metadata: bool = True                    # container and stream metadata (creation_time, title, ...)
     chapters: bool = True
     source: str | None = None                # the file it was loaded from, for messages
+    # tables of the file that other jobs read (OTHER_SECTIONS), not part of what this target produces
+    other_sections: tuple[str, ...] = field(default=(), compare=False)
 
     @property
     def container_info(self) -> Container:
@@ -135,6 +137,7 @@ class Target:
     def to_dict(self) -> dict:
         d = asdict(self)
         d.pop("source")
+        d.pop("other_sections")
         return d
 
     def fingerprint(self) -> str:
@@ -321,6 +324,8 @@ FIELDS: dict[str, tuple[Callable[[Any], Any], tuple[str, ...]]] = {
 # Names the native knob may be given under in `quality = { crf = 23 }`.
 KNOB_ALIASES = ("knob", "crf", "cq", "qp", "q")
 SECTIONS = ("video", "audio", "subtitles", "metadata")
+# Tables other jobs read from the same profile file: left alone here (their own code validates them).
+OTHER_SECTIONS = {"filter": "codeckit normalize", "clips": "codeckit normalize"}
 
 
 def _keyint(v) -> tuple[int | None, float | None]:
@@ -340,7 +345,7 @@ def _keyint(v) -> tuple[int | None, float | None]:
 def _flatten(raw: dict, origins: dict[str, str], source: str | None) -> dict[str, Any]:
     """The profile's nested tables as dotted keys; unknown keys are errors that list the known ones."""
     flat: dict[str, Any] = {}
-    known_top = [k for k in FIELDS if "." not in k] + list(SECTIONS) + ["name"]
+    known_top = [k for k in FIELDS if "." not in k] + list(SECTIONS) + list(OTHER_SECTIONS) + ["name"]
     for key, value in raw.items():
         if key in SECTIONS and isinstance(value, dict):
             for sub, v in value.items():
@@ -356,6 +361,8 @@ def _flatten(raw: dict, origins: dict[str, str], source: str | None) -> dict[str
                                 problem="is not a known field")
         elif key in SECTIONS:
             raise _fail(key, value, f"a [{key}] table", origins, source, problem="must be a table")
+        elif key in OTHER_SECTIONS and isinstance(value, dict):
+            continue
         elif key in FIELDS or key == "name":
             flat[key] = value
         else:
@@ -410,7 +417,9 @@ def target_from_raw(raw: dict, *, name: str = "custom", source: str | None = Non
     video = replace(VideoTarget(), **{a[1]: v for a, v in values.items() if a[0] == "video"})
     audio = replace(AudioTarget(), **{a[1]: v for a, v in values.items() if a[0] == "audio"})
     top = {a[0]: v for a, v in values.items() if len(a) == 1}
-    target = Target(name=str(raw.get("name") or name), video=video, audio=audio, source=source, **top)
+    others = tuple(k for k in OTHER_SECTIONS if isinstance(raw.get(k), dict))
+    target = Target(name=str(raw.get("name") or name), video=video, audio=audio, source=source,
+                    other_sections=others, **top)
     _check_consistency(target, flat, origins, source)
     return target
 
@@ -466,6 +475,8 @@ def apply_sets(raw: dict, sets: Iterable[str], origins: dict[str, str]) -> dict:
         parts = key.split(".")
         value = parse_value(text.strip())
         known = set(FIELDS) | {"video.keyint"} | {f"video.quality.{a}" for a in KNOB_ALIASES}
+        if parts[0] in OTHER_SECTIONS and len(parts) > 1:
+            raise ConfigError(f"--set {key}: [{parts[0]}] is read by {OTHER_SECTIONS[parts[0]]} only")
         if key not in known:
             raise ConfigError(f"--set {key}: not a known field", path=None,
                               hint="known: " + ", ".join(sorted(set(FIELDS) - {"video.quality.knob"})))

@@ -1,0 +1,397 @@
+"""The transcode job: walk sources, mirror them under OUT, probe and plan each, and encode them in a batch.
+
+`transcode()` is what `codeckit transcode` runs. A rerun into the same OUT reads the journal there: finished
+items are skipped, unfinished ones redone, and temporary files of a killed run removed.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from .batch import BatchEvent, BatchItem, ItemContext, Journal, auto_jobs, cpu_count, run_batch
+from .encode import EncodeResult, encode, is_temp_name, temp_path_for
+from .errors import CodeckitError
+from .plan import PLAN_VERSION, EncodeJob, plan
+from .probe import MediaInfo, probe
+from .profiles import Target
+
+#: Files a folder walk picks up (a file named on the command line is always tried).
+VIDEO_EXTENSIONS = frozenset(
+    ".mp4 .m4v .mov .mkv .webm .avi .wmv .asf .flv .f4v .mpg .mpeg .m2v .vob .ts .m2ts .mts .mxf .dv .3gp .3g2 "
+    ".ogv .ogg .y4m .nut .rm .rmvb .divx .qt .hevc .h264 .264 .265 .ivf .obu".split())
+
+
+@dataclass
+class Source:
+    path: Path                 # as given (absolute)
+    relative: Path             # where it goes under OUT (before the container's extension)
+
+
+@dataclass
+class TranscodeOptions:
+    jobs: int | str = "auto"            # a number, or "auto": jobs x encoder threads sized to the cores
+    overwrite: bool = False             # redo items whose output exists
+    force_encode: bool = False          # re-encode even when a remux would do
+    verify: str = "sample"              # sample | full | off
+    backend: str = "threads"            # batch backend (threads, processes, dask, ray)
+    dry_run: bool = False
+    timeout: float | None = None        # per FFmpeg run
+    capabilities: dict | None = None    # replaces the machine's encoder checks (tests)
+
+
+@dataclass
+class ItemReport:
+    source: str
+    output: str | None
+    state: str                          # done | failed | skipped | interrupted | planned (dry run)
+    reason: str | None = None           # why skipped / failed
+    result: EncodeResult | None = None
+    job: EncodeJob | None = None
+    stderr_tail: str | None = None
+    traceback: str | None = None
+
+    def to_dict(self) -> dict:
+        d: dict[str, Any] = {"source": self.source, "output": self.output, "state": self.state,
+                             "reason": self.reason}
+        if self.result is not None:
+            d["result"] = self.result.to_dict()
+        if self.job is not None:
+            d["plan"] = self.job.describe()
+        return d
+
+
+@dataclass
+class TranscodeReport:
+    items: list[ItemReport]
+    out_dir: str
+    target: str
+    wall_s: float
+    jobs: int
+    threads: int | None
+    dry_run: bool = False
+    interrupted: bool = False
+    cleaned: list[str] = field(default_factory=list)     # temporary files of an earlier run removed
+    ignored: int = 0                                      # non-video files a folder walk passed over
+
+    def count(self, state: str) -> int:
+        return sum(1 for i in self.items if i.state == state)
+
+    @property
+    def results(self) -> list[EncodeResult]:
+        return [i.result for i in self.items if i.result is not None]
+
+    @property
+    def bytes_in(self) -> int:
+        return sum(r.bytes_in for r in self.results)
+
+    @property
+    def bytes_out(self) -> int:
+        return sum(r.bytes_out for r in self.results)
+
+    @property
+    def saving(self) -> float | None:
+        return 1 - self.bytes_out / self.bytes_in if self.bytes_in else None
+
+    @property
+    def cpu_s(self) -> float:
+        return sum(r.cpu_s for r in self.results)
+
+    @property
+    def media_s(self) -> float:
+        return sum(r.duration_s or 0.0 for r in self.results)
+
+    @property
+    def speed(self) -> float | None:
+        """Media seconds transcoded per wall second of the whole batch (× realtime)."""
+        return self.media_s / self.wall_s if self.wall_s > 0 and self.media_s else None
+
+    @property
+    def ok(self) -> bool:
+        return self.count("failed") == 0 and not self.interrupted
+
+    def summary(self) -> dict:
+        return {"done": self.count("done"), "skipped": self.count("skipped"), "failed": self.count("failed"),
+                "interrupted": self.count("interrupted"), "planned": self.count("planned"),
+                "bytes_in": self.bytes_in, "bytes_out": self.bytes_out, "saving": self.saving,
+                "wall_s": round(self.wall_s, 3), "cpu_s": round(self.cpu_s, 3), "media_s": round(self.media_s, 3),
+                "speed": self.speed, "jobs": self.jobs, "threads_per_job": self.threads}
+
+    def to_dict(self) -> dict:
+        return {"out_dir": self.out_dir, "profile": self.target, "dry_run": self.dry_run,
+                "interrupted": self.interrupted, "summary": self.summary(), "cleaned": self.cleaned,
+                "items": [i.to_dict() for i in self.items]}
+
+
+# ---------------------------------------------------------------- sources and outputs
+
+def find_sources(paths: list[str | os.PathLike], *, exclude: list[Path] = ()) -> tuple[list[Source], int]:
+    """Files to transcode: files as given, folders walked (hidden entries and `exclude` left out).
+
+    A folder's contents are mirrored under OUT; a file named directly goes to OUT/<its name>.
+    Returns the sources and how many non-video files the walk passed over.
+    """
+    excluded = [Path(e).resolve() for e in exclude]
+    sources: list[Source] = []
+    ignored = 0
+    for raw in paths:
+        p = Path(os.path.abspath(os.fspath(raw)))
+        if p.is_dir():
+            for dirpath, dirnames, filenames in os.walk(p):
+                d = Path(dirpath)
+                dirnames[:] = sorted(n for n in dirnames if not n.startswith(".")
+                                     and (d / n).resolve() not in excluded)
+                for name in sorted(filenames):
+                    if name.startswith(".") or is_temp_name(name):
+                        continue
+                    if Path(name).suffix.lower() not in VIDEO_EXTENSIONS:
+                        ignored += 1
+                        continue
+                    f = d / name
+                    sources.append(Source(f, f.relative_to(p)))
+        else:
+            sources.append(Source(p, Path(p.name)))
+    unique: dict[Path, Source] = {}
+    for s in sources:  # the same file named twice (or inside a folder also named) is done once
+        unique.setdefault(s.path, s)
+    return list(unique.values()), ignored
+
+
+def output_for(source: Source, out_dir: Path, target: Target) -> Path:
+    return out_dir / source.relative.with_suffix(target.extension)
+
+
+def _outputs(sources: list[Source], out_dir: Path, target: Target) -> list[Path]:
+    """One output per source. Sources that would meet (a.mov, a.mp4 -> a.mp4) keep their own extension
+    (a.mov.mp4), except the one already named like the output."""
+    plain = [output_for(s, out_dir, target) for s in sources]
+    groups: dict[Path, list[int]] = {}
+    for i, dst in enumerate(plain):
+        groups.setdefault(dst, []).append(i)
+    outs = list(plain)
+    for dst, members in groups.items():
+        if len(members) < 2:
+            continue
+        keeper = next((i for i in members if sources[i].relative.suffix == target.extension), members[0])
+        for i in members:
+            if i != keeper:
+                rel = sources[i].relative
+                outs[i] = out_dir / rel.with_name(rel.name + target.extension)
+    return outs
+
+
+def item_key(source: Path, output: Path, target: Target, force_encode: bool) -> str:
+    """Identifies an item and everything that changes its result: the source file (path, size, mtime — not a
+    hash of its bytes, which would cost a full read), where it goes, the target, codeckit's planner."""
+    try:
+        st = source.stat()
+        stamp = [st.st_size, st.st_mtime_ns]
+    except OSError:
+        stamp = [None, None]
+    text = json.dumps([PLAN_VERSION, str(source), *stamp, str(output), target.fingerprint(), force_encode])
+    return hashlib.sha1(text.encode()).hexdigest()[:20]
+
+
+def _threads_per_item(infos: list[MediaInfo]) -> int:
+    """Encoder threads one item uses well: x264/x265 scale poorly on small pictures, where running more files
+    side by side is the better use of the cores."""
+    pixels = max((v.upright_width * v.upright_height for i in infos for v in i.video[:1]), default=0)
+    if pixels <= 640 * 480:
+        return 1
+    if pixels <= 1280 * 720:
+        return 2
+    if pixels <= 1920 * 1088:
+        return 4
+    return 8
+
+
+def size_jobs(jobs: int | str, n_items: int, infos: list[MediaInfo], cores: int | None = None
+              ) -> tuple[int, int | None]:
+    """(items at once, encoder threads per item or None to let the encoder take all the cores)."""
+    cores = cores or cpu_count()
+    if isinstance(jobs, str):
+        if jobs != "auto":
+            jobs = int(jobs)
+    if jobs == "auto":
+        n = auto_jobs(n_items, threads_per_item=_threads_per_item(infos), cores=cores)
+    else:
+        n = max(1, min(int(jobs), max(1, n_items)))
+    return n, (None if n == 1 else max(1, cores // n))
+
+
+# ---------------------------------------------------------------- the job
+
+@dataclass
+class _Payload:
+    job: EncodeJob | None
+    error: CodeckitError | None
+    verify: str
+    timeout: float | None
+
+
+def _work(payload: _Payload, ctx: ItemContext) -> EncodeResult:
+    if payload.error is not None:
+        raise payload.error
+    job = payload.job
+    duration = job.duration_s or 0.0
+
+    def on_progress(p) -> None:
+        eta = (duration - p.out_time_s) / p.speed if p.speed and duration else None
+        ctx.progress(fraction=p.fraction, out_time_s=p.out_time_s, duration_s=duration, fps=p.fps,
+                     speed=p.speed, frame=p.frame, eta_s=max(0.0, eta) if eta is not None else None,
+                     implementation=job.implementation or "copy")
+    return encode(job, on_progress=on_progress, verify=payload.verify, cancel=ctx.cancel_event,
+                  timeout=payload.timeout)
+
+
+def _remove_stray_temps(out_dir: Path) -> list[str]:
+    """Temporary outputs a killed run left where its journal line was lost (torn at kill -9)."""
+    removed = []
+    if not out_dir.is_dir():
+        return removed
+    for dirpath, _dirs, files in os.walk(out_dir):
+        for name in files:
+            if is_temp_name(name):
+                p = Path(dirpath) / name
+                try:
+                    p.unlink()
+                    removed.append(str(p))
+                except OSError:
+                    pass
+    return removed
+
+
+def transcode(sources: list[str | os.PathLike], out_dir: str | os.PathLike, target: Target,
+              options: TranscodeOptions | None = None, *, on_event: Callable[[BatchEvent], None] | None = None,
+              on_planned: Callable[[int, float], None] | None = None,
+              cancel: threading.Event | None = None) -> TranscodeReport:
+    """Transcode every source into `out_dir` as `target` says; see the module's docstring.
+
+    `on_planned(n_items_to_run, total_media_seconds)` is called once planning is done (for progress displays);
+    `on_event` gets the batch's events (start / progress / done / failed / skipped / interrupted).
+    """
+    opts = options or TranscodeOptions()
+    start = time.monotonic()
+    out = Path(os.path.abspath(os.fspath(out_dir)))
+    found, ignored = find_sources(list(sources), exclude=[out])
+    outputs = _outputs(found, out, target)
+    if opts.dry_run:
+        journal = Journal.read(out / ".codeckit-journal.jsonl")
+        cleaned: list[str] = []
+    else:
+        journal = Journal.in_folder(out).open()
+        cleaned = journal.remove_leftovers() + _remove_stray_temps(out)
+    try:
+        return _run(found, outputs, out, target, opts, journal, cleaned, ignored, start, on_event, on_planned,
+                    cancel)
+    finally:
+        journal.close()
+
+
+def _skip_reason(dst: Path, key: str, journal: Journal, made: dict[str, str], opts: TranscodeOptions) -> str | None:
+    if not dst.exists() or opts.overwrite:
+        return None
+    last = journal.last(key)
+    if last and last["state"] in ("done", "skipped"):
+        return "done in an earlier run"
+    if str(dst) in made:
+        return None  # made by an earlier run from an older source or another profile: redo it
+    return "output exists (--overwrite to redo it)"
+
+
+def _run(found, outputs, out, target, opts, journal, cleaned, ignored, start, on_event, on_planned, cancel):
+    items: list[ItemReport] = []
+    pending: list[tuple[Source, Path, str]] = []
+    batch_items: list[BatchItem] = []
+    made = {r.get("output"): k for k, r in journal.entries.items() if r["state"] == "done"}
+    for src, dst in zip(found, outputs):
+        key = item_key(src.path, dst, target, opts.force_encode)
+        reason = _skip_reason(dst, key, journal, made, opts)
+        if reason is None and dst.resolve() == src.path.resolve():
+            reason = "the output would replace its own source; choose another output folder"
+            items.append(ItemReport(str(src.path), str(dst), "failed", reason))
+            continue
+        if reason is not None:
+            batch_items.append(BatchItem(key, str(src.path), skip=reason,
+                                         info={"source": str(src.path), "output": str(dst)}))
+            items.append(ItemReport(str(src.path), str(dst), "skipped", reason))
+        else:
+            pending.append((src, dst, key))
+
+    # probe everything first (in threads: PyAV lets go of the GIL): sizes decide jobs x threads
+    def probe_one(src: Source):
+        try:
+            return probe(src.path), None
+        except CodeckitError as exc:
+            return None, exc
+    with ThreadPoolExecutor(max_workers=max(1, min(8, cpu_count()))) as pool:
+        probed = list(pool.map(probe_one, [p[0] for p in pending]))
+    infos = [i for i, _ in probed if i is not None]
+    jobs, threads = size_jobs(opts.jobs, len(pending), infos)
+
+    planned: list[tuple[Source, Path, str, EncodeJob | None, CodeckitError | None]] = []
+    for (src, dst, key), (info, err) in zip(pending, probed):
+        job = None
+        if info is not None:
+            try:
+                job = plan(info, target, dst, force_encode=opts.force_encode, threads=threads,
+                           capabilities=opts.capabilities)
+            except CodeckitError as exc:
+                err = exc
+        planned.append((src, dst, key, job, err))
+
+    if opts.dry_run:
+        for src, dst, key, job, err in planned:
+            if err is not None:
+                items.append(ItemReport(str(src.path), str(dst), "failed", err.message if err.path else str(err)))
+            else:
+                items.append(ItemReport(str(src.path), str(dst), "planned", job=job))
+        return TranscodeReport(items=_in_order(items, found), out_dir=str(out), target=target.name,
+                               wall_s=time.monotonic() - start, jobs=jobs, threads=threads, dry_run=True,
+                               ignored=ignored)
+
+    by_label: dict[str, ItemReport] = {}
+    for src, dst, key, job, err in planned:
+        payload = _Payload(job=job, error=err, verify=opts.verify, timeout=opts.timeout)
+        weight = (job.duration_s or 0.0) if job else 0.0
+        batch_items.append(BatchItem(key, str(src.path), payload=payload, weight=weight,
+                                     cleanup=(str(temp_path_for(dst)),),
+                                     info={"source": str(src.path), "output": str(dst)}))
+        by_label[str(src.path)] = ItemReport(str(src.path), str(dst), "pending", job=None)
+    if on_planned is not None:
+        on_planned(len(planned), sum(b.weight for b in batch_items if b.skip is None))
+    report = run_batch(batch_items, _work, jobs=jobs, backend=opts.backend, journal=journal, on_event=on_event,
+                       cancel=cancel)
+    for o in report.outcomes:
+        if o.state == "skipped":
+            continue
+        ir = by_label[o.label]
+        ir.state = o.state
+        if o.state == "done":
+            ir.result = o.result
+        else:
+            ir.reason = o.error
+            ir.stderr_tail = o.stderr_tail
+            ir.traceback = o.traceback
+    for ir in by_label.values():
+        if ir.state == "pending":   # never started: the batch was stopped first
+            ir.state, ir.reason = "interrupted", "not started"
+    items += list(by_label.values())
+    return TranscodeReport(items=_in_order(items, found), out_dir=str(out), target=target.name,
+                           wall_s=time.monotonic() - start, jobs=jobs, threads=threads,
+                           interrupted=report.interrupted, cleaned=cleaned, ignored=ignored)
+
+
+def _in_order(items: list[ItemReport], found: list[Source]) -> list[ItemReport]:
+    order = {str(s.path): i for i, s in enumerate(found)}
+    return sorted(items, key=lambda i: order.get(i.source, len(order)))
+
+
+__all__ = ["ItemReport", "Source", "TranscodeOptions", "TranscodeReport", "VIDEO_EXTENSIONS", "find_sources",
+           "item_key", "output_for", "size_jobs", "transcode"]

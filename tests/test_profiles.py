@@ -1,0 +1,126 @@
+"""Profiles: the shipped ones load, mistakes are named (file, field, allowed values), --set overrides."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from codeckit.errors import ConfigError
+from codeckit.profiles import (CONTAINERS, Target, describe_target, load_profile, profile_names, target_from_raw,
+                               target_to_raw)
+
+SHIPPED = ("archive-hevc", "archive-av1", "web-h264", "mezzanine")
+
+
+def codeckit(*args, **kw):
+    return subprocess.run([sys.executable, "-m", "codeckit", *args], capture_output=True, text=True, timeout=120,
+                          **kw)
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_profiles_load(name):
+    t = load_profile(name)
+    assert t.name == name and t.description and t.source.endswith(f"{name}.toml")
+    assert t.video.codec in CONTAINERS[t.container].video
+
+
+def test_shipped_profiles_say_what_the_issue_asks():
+    hevc, av1, web, mezz = (load_profile(n) for n in SHIPPED)
+    assert (hevc.video.codec, hevc.video.bit_depth, hevc.video.implementation) == ("hevc", 10, "software")
+    assert hevc.video.quality >= 80  # near visually lossless
+    assert (av1.video.codec, av1.video.implementation) == ("av1", "libsvtav1")
+    assert (web.video.codec, web.video.pix_fmt, web.container, web.faststart) == ("h264", "yuv420p", "mp4", True)
+    assert (web.audio.mode, web.audio.codec) == ("encode", "aac")
+    assert mezz.video.codec == "ffv1"
+    assert set(SHIPPED) <= set(profile_names())
+
+
+def test_round_trip_through_raw_tables():
+    for name in SHIPPED:
+        t = load_profile(name)
+        back = target_from_raw(target_to_raw(t), name=t.name, source=t.source)
+        assert back.fingerprint() == t.fingerprint() and back == t
+
+
+def write(tmp_path, text, name="mine.toml"):
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+@pytest.mark.parametrize("text,field,allowed", [
+    ('[video]\nspeed = "turbo"\n', "video.speed", "slowest, slower, slow, medium, fast, faster, fastest"),
+    ('[video]\ncodec = "mpeg2"\n', "video.codec", "h264, hevc, av1, vp9, ffv1, prores"),
+    ('container = "avi"\n', "container", "mp4, mov, mkv, webm"),
+    ('[video]\nsize = "huge"\n', "video.size", "keep, fit, exact"),
+    ('[video]\nhdr = "maybe"\n', "video.hdr", "keep, tonemap, reject"),
+    ('[video]\nquality = 140\n', "video.quality", "a number from 0 to 100"),
+    ('[video]\nqualty = 80\n', "video.qualty", "codec"),
+    ('[audio]\nmode = "loud"\n', "audio.mode", "copy, encode, drop"),
+    ('[video]\nkeyint = "often"\n', "video.keyint", '"2s"'),
+    ('[video]\nsize = "fit"\nwidth = 1280\n', "video.height", "needed by video.size = 'fit'"),
+    ('[video]\ncodec = "ffv1"\n', "container", "mkv"),
+    ('[video]\nimplementation = "libx265"\n', "video.implementation", "libx264"),
+    ('[video]\nquality = 80\n[video.quality_x]\n', "video.quality_x", "speed"),
+    ('wat = 1\n', "wat", "description, container"),
+])
+def test_mistakes_name_the_file_the_field_and_the_allowed_values(tmp_path, text, field, allowed):
+    p = write(tmp_path, text)
+    with pytest.raises(ConfigError) as err:
+        load_profile(p)
+    msg = str(err.value)
+    assert msg.startswith(str(p) + ": ") and field in msg and allowed in msg, msg
+
+
+def test_invalid_toml_and_missing_profiles(tmp_path):
+    p = write(tmp_path, "[video\ncodec = 1")
+    with pytest.raises(ConfigError, match="not valid TOML") as err:
+        load_profile(p)
+    assert str(p) in str(err.value)
+    with pytest.raises(ConfigError, match="unknown profile 'nope'.*web-h264"):
+        load_profile("nope")
+    with pytest.raises(ConfigError, match="no such profile file"):
+        load_profile(tmp_path / "missing.toml")
+
+
+def test_set_overrides_parse_values_and_name_the_option():
+    t = load_profile("web-h264", ["video.quality=80", "video.codec=hevc", "audio.mode=drop", "video.fps=30000/1001",
+                                  "video.keyint=2s", "faststart=false", "video.bit_depth=10"])
+    assert (t.video.quality, t.video.codec, t.audio.mode, t.video.fps, t.video.keyint_s, t.faststart,
+            t.video.bit_depth) == (80.0, "hevc", "drop", "30000/1001", 2.0, False, 10)
+    assert load_profile("web-h264", ["video.quality.vmaf=93"]).video.vmaf == 93.0
+    t = load_profile("web-h264", ["video.quality.crf=20"])
+    assert (t.video.knob, t.video.quality) == (20.0, None)
+    assert t.fingerprint() != load_profile("web-h264").fingerprint()
+    with pytest.raises(ConfigError) as err:
+        load_profile("web-h264", ["video.speed=warp"])
+    assert str(err.value).startswith("--set video.speed=warp: video.speed = 'warp' is not allowed")
+    with pytest.raises(ConfigError, match="not a known field.*video.quality"):
+        load_profile("web-h264", ["video.qualty=3"])
+    with pytest.raises(ConfigError, match="not key=value"):
+        load_profile("web-h264", ["video.quality"])
+
+
+def test_conflicting_quality_settings_are_refused(tmp_path):
+    p = write(tmp_path, '[video]\nquality = { vmaf = 93, crf = 20 }\n')
+    with pytest.raises(ConfigError, match="conflicts with"):
+        load_profile(p)
+
+
+def test_target_with_overrides_and_describe():
+    t = Target().with_overrides(["container=mkv", "video.codec=av1"])
+    assert t.container == "mkv" and t.video.codec == "av1"
+    d = describe_target(load_profile("web-h264"))
+    assert d["video.width"] == 1920 and d["audio.codec"] == "aac" and d["video.keyint"] is None
+
+
+def test_profiles_command_lists_and_shows(tmp_path):
+    r = codeckit("profiles")
+    assert r.returncode == 0 and all(n in r.stdout for n in SHIPPED)
+    r = codeckit("profiles", "archive-hevc", "--json")
+    assert r.returncode == 0 and '"video.codec": "hevc"' in r.stdout
+    bad = write(tmp_path, '[video]\nspeed = "turbo"\n')
+    r = codeckit("profiles", str(bad))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert str(bad) in r.stderr and "video.speed" in r.stderr and "medium" in r.stderr
