@@ -381,8 +381,8 @@ def run_batch(items: Iterable[BatchItem], work: Callable[[Any, ItemContext], Any
             to_run.append(item)
     by_key = {item.key: item for item in to_run}
 
-    def tasks():
-        for item in to_run:
+    def tasks(chunk):
+        for item in chunk:
             if cancel.is_set():
                 return
             if journal is not None:
@@ -395,13 +395,27 @@ def run_batch(items: Iterable[BatchItem], work: Callable[[Any, ItemContext], Any
                 emit(BatchEvent("start", item))
                 yield delayed(_run_one)(work, item, ItemContext())
 
+    def collect(results) -> None:
+        for out in results:
+            if not local:
+                finish(by_key[out.key], out)
+
     if to_run:
         try:
             with parallel_config(backend=joblib_backend, n_jobs=min(jobs, len(to_run))):
-                parallel = Parallel(return_as=_generator_mode(), pre_dispatch="n_jobs")
-                for out in parallel(tasks()):
-                    if not local:
-                        finish(by_key[out.key], out)
+                try:
+                    collect(Parallel(return_as=_generator_mode(), pre_dispatch="n_jobs")(tasks(to_run)))
+                except ValueError as exc:
+                    if "does not support return_as" not in str(exc):
+                        raise
+                    # a backend that hands results back only all at once (Ray's): run in waves, so that what
+                    # finished is journaled as each wave ends and a lost worker costs one wave
+                    # (joblib refuses in Parallel(), before the first task is taken)
+                    wave = 2 * jobs
+                    for i in range(0, len(to_run), wave):
+                        if cancel.is_set():
+                            break
+                        collect(Parallel(return_as="list")(tasks(to_run[i:i + wave])))
         except KeyboardInterrupt:
             cancel.set()
         except ValueError as exc:

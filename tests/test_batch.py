@@ -145,3 +145,17 @@ def test_auto_jobs_fills_the_cores_and_no_more():
     assert auto_jobs(10, threads_per_item=4, cores=8) == 2
     assert auto_jobs(10, threads_per_item=4, cores=2) == 1
     assert cpu_count() >= 1
+
+
+def test_backend_without_result_generators_runs_in_waves(tmp_path):
+    # Ray's joblib backend hands results back only all at once; the batch then runs waves of 2 x jobs
+    from joblib._parallel_backends import ThreadingBackend
+    from joblib.parallel import register_parallel_backend
+
+    class AllAtOnce(ThreadingBackend):
+        supports_return_generator = False
+    register_parallel_backend("all-at-once", AllAtOnce)
+    with Journal.in_folder(tmp_path) as j:
+        report = run_batch(items(7), square_plain, jobs=2, backend="all-at-once", journal=j)
+    assert sorted(o.result for o in report.outcomes) == [0, 1, 4, 9, 16, 25, 36]
+    assert {r["state"] for r in Journal.read(tmp_path / ".codeckit-journal.jsonl").entries.values()} == {"done"}
