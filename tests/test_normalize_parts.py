@@ -250,7 +250,7 @@ def test_shipped_training_profiles_load_in_the_profile_loader_and_with_their_rul
     from codeckit.normalize.profile import load_training_profile
     from codeckit.profiles import load_profile
     for name in ("training-480p24", "training-512sq"):
-        t = load_profile(name)  # what `codeckit profiles` and transcode read: no normalize tables in it
+        t = load_profile(name)  # what `codeckit profiles` and transcode read: they leave [filter] alone
         assert (t.video.codec, t.video.keyint, t.video.fps, t.audio.mode) == ("h264", 24, "24", "drop")
     sq = load_training_profile("training-512sq")
     assert (sq.target.video.width, sq.target.video.height) == (512, 512)

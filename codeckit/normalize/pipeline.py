@@ -373,9 +373,7 @@ def normalize(sources: Iterable[str | os.PathLike], out_dir: str | os.PathLike, 
             summary.engine = eng.describe()
             emit("engine", {"engine": summary.engine})
             try:
-                if eng.backend == "ray":
-                    _run_in_waves(items, journal, eng.n_jobs, finished_item)
-                elif items:
+                if items:
                     report = run_batch(items, process_source, jobs=eng.n_jobs,
                                        backend="processes" if eng.backend == "local" else eng.joblib_backend,
                                        journal=journal, on_event=on_batch_event)
@@ -416,22 +414,6 @@ def _remove_leftovers(out: Path, journal: Journal) -> None:
         for p in clips.rglob(".*"):
             if p.is_file() and is_temp_name(p.name):
                 p.unlink(missing_ok=True)
-
-
-def _run_in_waves(items: list[BatchItem], journal: Journal, n_jobs: int, on_done) -> None:
-    """Ray's joblib backend cannot hand back results as they finish (no return_as generators), which
-    `run_batch` needs; so items run in waves of two per job, journaled after each wave: a lost worker still
-    costs only the wave it was in."""
-    import joblib
-    wave = max(1, 2 * n_jobs)
-    for i in range(0, len(items), wave):
-        chunk = items[i:i + wave]
-        for it in chunk:
-            journal.record(it.key, "started", label=it.label, **it.info)
-        for it, res in zip(chunk, joblib.Parallel(n_jobs=n_jobs)(
-                joblib.delayed(process_source)(it.payload) for it in chunk)):
-            journal.record(it.key, "done", label=it.label, result=res, **it.info)
-            on_done(res)
 
 
 def _write_outputs(summary: Summary, journal: Journal, keys: dict[Path, str], dup_of: dict[Path, Path],

@@ -1,18 +1,12 @@
-"""A training profile: a transcode profile (TOML, read by `codeckit.profiles`) plus the [filter] and [clips]
-rules only normalize reads.
-
-The rules of a shipped profile NAME live in `codeckit/normalize/rules/NAME.toml`, so `codeckit profiles` and
-`codeckit transcode` (which refuse unknown tables) can read every shipped profile. A profile file given by path
-may hold [filter] and [clips] itself: this adapter splits them off before `codeckit.profiles` validates the
-rest, and lays them over the rules file of the same name, if any.
-"""
+"""A training profile: a profile (TOML, validated into a Target by `codeckit.profiles`) plus its [filter] and
+[clips] tables, which only normalize reads (the profile loader leaves them alone); this validates those two
+and routes `--set filter.*` / `--set clips.*` overrides to them."""
 from __future__ import annotations
 
 import hashlib
 import json
 import sys
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any, Iterable
 
 from ..errors import ConfigError
@@ -25,7 +19,6 @@ else:  # pragma: no cover
 
 DEFAULT_PROFILE = "training-480p24"
 NORMALIZE_SECTIONS = ("filter", "clips")
-RULES_DIR = Path(__file__).with_name("rules")
 
 
 @dataclass(frozen=True)
@@ -58,7 +51,7 @@ def load_training_profile(name_or_file: str, sets: Iterable[str] = (),
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"is not valid TOML: {exc}", path=path) from None
-    ours = _rules_file(path.stem)
+    ours: dict[str, dict] = {}
     for sec in NORMALIZE_SECTIONS:
         if sec in raw:
             table = raw.pop(sec)
@@ -80,20 +73,6 @@ def load_training_profile(name_or_file: str, sets: Iterable[str] = (),
     target = target_from_raw(raw, name=path.stem, source=str(path), origins=origins)
     return TrainingProfile(name=path.stem, target=target, filters=filter_rules(ours.get("filter"), str(path)),
                            clips=clip_rules(ours.get("clips"), str(path)), source=str(path))
-
-
-def _rules_file(name: str) -> dict[str, dict]:
-    path = RULES_DIR / f"{name}.toml"
-    if not path.is_file():
-        return {}
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"is not valid TOML: {exc}", path=path) from None
-    unknown = sorted(set(raw) - set(NORMALIZE_SECTIONS))
-    if unknown:
-        raise ConfigError(f"unknown table(s) {', '.join(unknown)}", path=path, hint="allowed: filter, clips")
-    return {k: dict(v) for k, v in raw.items()}
 
 
 def parse_clips_option(text: str | None) -> dict[str, Any] | None:
