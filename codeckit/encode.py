@@ -16,7 +16,7 @@ from typing import Callable
 
 from .batch import Cancelled
 from .codecs import BY_NAME
-from .errors import FFmpegError
+from .errors import CodeckitError, FFmpegError
 from .ffmpeg import Progress, run_ffmpeg
 from .plan import EncodeJob
 from .verify import VerifyReport, verify_output
@@ -105,7 +105,10 @@ def encode(job: EncodeJob, *, on_progress: Callable[[Progress], None] | None = N
     """
     start = time.monotonic()
     out = Path(job.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CodeckitError(f"cannot create the output folder {out.parent}: {exc.strerror}", path=job.input) from exc
     tmp = temp_path_for(out)
     encode_cpu = 0.0
 
@@ -136,7 +139,10 @@ def encode(job: EncodeJob, *, on_progress: Callable[[Progress], None] | None = N
         if cancel is not None and cancel.is_set():
             raise Cancelled()
         report = verify_output(tmp, job.expect, mode=verify, subject=job.input) if verify != "off" else None
-        os.replace(tmp, out)
+        try:
+            os.replace(tmp, out)
+        except OSError as exc:
+            raise CodeckitError(f"cannot write {out}: {exc.strerror}", path=job.input) from exc
     finally:
         _unlink(tmp)
     failures = list(job.selection.failures) if job.selection else []

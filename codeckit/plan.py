@@ -624,6 +624,9 @@ def _stream_args(info: MediaInfo, target: Target, notes: list[str]) -> tuple[lis
         args += ["-map", f"0:{s.index}", f"-c:s:{n_subs}", "copy" if codec == s.codec else codec]
         n_subs += 1
 
+    if target.container == "mkv" and target.subtitles == "copy":
+        # attachments (the fonts ASS subtitles are drawn with) travel with the subtitles, if there are any
+        args += ["-map", "0:t?", "-c:t", "copy"]
     args += ["-map_metadata", "0" if target.metadata else "-1", "-map_chapters", "0" if target.chapters else "-1"]
     args += ["-f", cont.format]
     flags = []

@@ -285,7 +285,10 @@ def transcode(sources: list[str | os.PathLike], out_dir: str | os.PathLike, targ
         journal = Journal.read(out / ".codeckit-journal.jsonl")
         cleaned: list[str] = []
     else:
-        journal = Journal.in_folder(out).open()
+        try:
+            journal = Journal.in_folder(out).open()
+        except OSError as exc:
+            raise CodeckitError(f"cannot write to the output folder: {exc.strerror}", path=out) from exc
         cleaned = journal.remove_leftovers() + _remove_stray_temps(out)
     try:
         return _run(found, outputs, out, target, opts, journal, cleaned, ignored, start, on_event, on_planned,

@@ -333,3 +333,15 @@ def test_default_target_is_valid():
     t = Target()
     assert t.video == VideoTarget() and t.extension == ".mp4"
     assert replace(t, container="mkv").fingerprint() != t.fingerprint()
+
+
+def test_mkv_keeps_attachments(clips, tmp_path):
+    font = tmp_path / "font.ttf"
+    font.write_bytes(b"\0" * 64)
+    src = tmp_path / "att.mkv"
+    run_ffmpeg(["-i", "file:" + str(clips.plain), "-attach", str(font), "-metadata:s:t",
+                "mimetype=application/x-truetype-font", "-c", "copy", "file:" + str(src)], loglevel="error")
+    job = plan(probe(src), load_profile("archive-hevc", FAST), tmp_path / "o.mkv")
+    encode(job)
+    with av.open(str(job.output)) as c:
+        assert [s.type for s in c.streams] == ["video", "audio", "attachment"]
