@@ -40,6 +40,7 @@ class Knob:
     lo: float                                   # the knob's legal range
     hi: float
     companion: tuple[str, ...] = ()             # args that put the encoder in this mode (e.g. -b:v 0)
+    step: float = 1.0                           # the finest change it takes: x264/x265 CRF and NVENC CQ are floats
 
     @property
     def lower_is_better(self) -> bool:
@@ -64,7 +65,14 @@ class Knob:
         return y0 + (y1 - y0) * (v - x0) / (x1 - x0) if x1 != x0 else y0
 
     def args(self, value: float) -> list[str]:
-        return [self.option, str(int(round(value)))] + list(self.companion)
+        return [self.option, self.format(value)] + list(self.companion)
+
+    def format(self, value: float) -> str:
+        """The value as the encoder takes it: a whole number, or a multiple of `step` for float knobs."""
+        if self.step >= 1:
+            return str(int(round(value)))
+        snapped = round(round(value / self.step) * self.step, 6)
+        return str(int(snapped)) if snapped == int(snapped) else f"{snapped:g}"
 
 
 @dataclass(frozen=True)
@@ -138,7 +146,7 @@ _VT = HwPath("videotoolbox")
 
 def _nvenc_knob(hi: float, default: float, best: float) -> Knob:
     # VBR with a CQ target and no bitrate cap is NVENC's constant-quality mode.
-    return Knob("-cq", (hi, default, best), 1, hi, ("-rc", "vbr", "-b:v", "0"))
+    return Knob("-cq", (hi, default, best), 1, hi, ("-rc", "vbr", "-b:v", "0"), step=0.25)
 
 
 def _amf_knob(hi: float, default: float, best: float) -> Knob:
@@ -148,7 +156,7 @@ def _amf_knob(hi: float, default: float, best: float) -> Knob:
 
 IMPLEMENTATIONS: tuple[Implementation, ...] = (
     # ---- H.264
-    Implementation("libx264", "h264", "software", Knob("-crf", (51, 23, 12), 0, 51), _X26X_PRESETS,
+    Implementation("libx264", "h264", "software", Knob("-crf", (51, 23, 12), 0, 51, step=0.25), _X26X_PRESETS,
                    {8: "yuv420p", 10: "yuv420p10le"}, rank=10),
     Implementation("h264_nvenc", "h264", "hardware", _nvenc_knob(51, 25, 12), _NVENC_PRESETS, _HW8, _NVENC,
                    ("-tune", "hq"), rank=10),
@@ -164,7 +172,7 @@ IMPLEMENTATIONS: tuple[Implementation, ...] = (
     Implementation("h264_vulkan", "h264", "hardware", Knob("-qp", (51, 25, 12), 0, 51, ("-rc_mode", "cqp")),
                    _NO_SPEED, _HW8, _VULKAN, rank=60),
     # ---- HEVC
-    Implementation("libx265", "hevc", "software", Knob("-crf", (51, 28, 14), 0, 51), _X26X_PRESETS,
+    Implementation("libx265", "hevc", "software", Knob("-crf", (51, 28, 14), 0, 51, step=0.25), _X26X_PRESETS,
                    _SW8_10, extra_args=("-x265-params", "log-level=error"), rank=10),
     Implementation("hevc_nvenc", "hevc", "hardware", _nvenc_knob(51, 27, 14), _NVENC_PRESETS, _HW8_10, _NVENC,
                    ("-tune", "hq"), rank=10),

@@ -1,0 +1,313 @@
+"""The knob search: the value of CRF, CQ or QP that reaches a VMAF target with the fewest bytes (like ab-av1's crf-search)."""
+from __future__ import annotations
+
+import math
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+from ..codecs import BY_NAME, EncoderRequest, Implementation, choose_encoder
+from ..codecs.capability import Capability, probe_capabilities
+from ..errors import CodeckitError, ConfigError, EncoderUnavailable
+from ..ffmpeg import build_info, run_ffmpeg
+from ..probe import probe
+from ..quality import QualitySettings, measure, model_for_size
+from .cache import SampleCache, entry_key, source_identity
+from .model import KnobGrid, monotone_search
+from .samples import EncodeRecipe, Span, encode_args, plan_samples, video_bytes
+
+DEFAULT_TOLERANCE = 0.5          # VMAF points above the target that still count as a hit
+DEFAULT_MAX_PROBES = 6
+# Sample scores are subsampled (every 2nd frame) on sources this tall and up: VMAF at 1080p costs about
+# half an x264-medium encode per frame, and every second frame keeps the mean within ~0.1 here.
+SUBSAMPLE_FROM_HEIGHT = 720
+
+# VMAF approaches 100 roughly exponentially as the knob improves, so the search models
+# y = -log(VMAF_CEILING - vmaf), which is close to linear in the knob over the useful range.
+VMAF_CEILING = 100.5
+# Prior slope of y per point of the common 0-100 quality scale (x264: about 0.15 per CRF step near CRF 23),
+# used only until two probes give a real secant.
+Y_PER_QUALITY = 0.058
+# Prior slope of log(bitrate) per point of the common scale (x264: bitrate halves every ~6 CRF steps).
+LOG_BITRATE_PER_QUALITY = 0.045
+# Each probe aims this share of the tolerance above the target: the middle of the window is hit more often.
+AIM_INTO_TOLERANCE = 0.4
+# The first probe: VMAF 93 is about the common quality 70 (each encoder's default); 2.5 quality points per VMAF.
+FIRST_GUESS_QUALITY_AT_93 = 70.0
+QUALITY_PER_VMAF = 2.5
+
+
+@dataclass
+class SampleResult:
+    start_s: float | None
+    duration_s: float | None
+    bytes: int
+    frames: int
+    seconds: float
+    vmaf: float
+    scored_frames: int
+    encode_cpu_s: float
+    score_cpu_s: float
+    wall_s: float
+    cached: bool = False
+
+
+@dataclass
+class Probe:
+    """One knob value tried: every sample encoded at it and scored."""
+    knob: float
+    vmaf: float                  # frame-weighted mean over the samples
+    bytes: int
+    seconds: float
+    bitrate: float               # bits per second of video
+    samples: list[SampleResult]
+    cpu_s: float
+    wall_s: float
+    cached: bool                 # every sample came from the cache
+
+
+@dataclass
+class SearchResult:
+    """The knob value found for a VMAF target, and what the search saw on the way."""
+    source: str
+    target_vmaf: float
+    tolerance: float
+    encoder: str
+    codec: str
+    knob_option: str
+    knob_value: float | None     # None only when nothing could be tried (27, or 27.25 for float knobs)
+    quality: float | None        # the same value on codeckit's common 0-100 scale
+    predicted_vmaf: float | None
+    predicted_bitrate: float | None
+    predicted_size_bytes: int | None
+    reached: bool                # the samples at knob_value reach target_vmaf
+    reason: str                  # why the search stopped where it did
+    constrained_by_bitrate: bool  # max_bitrate moved the answer to a cheaper value
+    probes: list[Probe]
+    probe_encodes: int           # knob values encoded now (not from the cache)
+    cached_probes: int
+    samples: list[Span]
+    full_pass: bool              # the "samples" are the whole source: the prediction is exact
+    source_duration_s: float | None
+    speed: str | int
+    bit_depth: int
+    filters: list[str]
+    model: str
+    subsample: int
+    encoder_args: list[str] = field(default_factory=list)   # the output args at knob_value
+    wall_s: float = 0.0
+    cpu_s: float = 0.0           # FFmpeg children's CPU seconds plus this process's
+
+    @property
+    def probes_count(self) -> int:
+        return len(self.probes)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["samples"] = [asdict(s) for s in self.samples]
+        d["probes_count"] = self.probes_count
+        return d
+
+
+def _resolve_encoder(encoder: str | Implementation, prefer: str, bit_depth: int,
+                     capabilities: dict[str, Capability] | None) -> Implementation:
+    if isinstance(encoder, Implementation):
+        impl = encoder
+    elif encoder in BY_NAME:
+        impl = BY_NAME[encoder]
+    else:
+        sel = choose_encoder(EncoderRequest(encoder, bit_depth=bit_depth, prefer=prefer), capabilities)
+        return sel.current.implementation
+    caps = capabilities if capabilities is not None else probe_capabilities()
+    cap = caps.get(impl.name)
+    if cap is None or not cap.available:
+        raise EncoderUnavailable(f"{impl.name} does not work on this machine ({cap.reason if cap else 'unknown'})",
+                                 hint="run `codeckit encoders` to see what works here")
+    return impl
+
+
+def _bit_depth_for(impl: Implementation, source_depth: int | None, wanted: int | None) -> int:
+    if wanted is not None:
+        return wanted
+    if source_depth and source_depth > 8 and 10 in impl.pix_fmts:
+        return 10
+    return 8 if 8 in impl.pix_fmts else min(impl.pix_fmts)
+
+
+def _y(vmaf: float) -> float:
+    return -math.log(VMAF_CEILING - min(vmaf, 100.0))
+
+
+def _cap_bitrate(run_probe, probes: dict[int, "Probe"], best_u: int, grid: KnobGrid, cap: float, prior: float,
+                 budget: int) -> tuple[int, str]:
+    """Move the answer to the best quality whose bitrate stays under `cap`.
+
+    In w = -u (larger is cheaper) -log(bitrate) grows, so the same monotone search finds the smallest
+    w, i.e. the best quality, that keeps under the cap. Every probe so far is known already.
+    """
+    w_lo, w_hi = -best_u, -grid.u_lo
+    known = {-u: -math.log(max(p.bitrate, 1.0)) for u, p in probes.items() if w_lo <= -u <= w_hi}
+    w, why, _ = monotone_search(lambda w_: -math.log(max(run_probe(-w_).bitrate, 1.0)), -math.log(cap),
+                                w_lo, w_hi, w_lo + 1, prior, 0.05, budget, known=known)
+    if w is None:
+        cheapest = min(probes, key=lambda u: probes[u].bitrate)
+        return cheapest, f"no value in range keeps the bitrate under {cap / 1000:.0f} kb/s; the cheapest tried"
+    return -w, f"capped by the maximum bitrate of {cap / 1000:.0f} kb/s ({why})"
+
+
+def _num(x: float | None):
+    """A knob value as people write it: 27, 27.25."""
+    if x is None:
+        return None
+    return int(x) if float(x).is_integer() else float(x)
+
+
+def search(source: str | Path, target_vmaf: float, *, encoder: str | Implementation = "libx264",
+           prefer: str = "hardware", speed: str | int = "medium", bit_depth: int | None = None,
+           filters: Sequence[str] = (), extra_output_args: Sequence[str] = (), recipe: EncodeRecipe | None = None,
+           tolerance: float = DEFAULT_TOLERANCE, knob_range: tuple[float, float] | None = None,
+           max_bitrate: float | None = None, max_probes: int = DEFAULT_MAX_PROBES,
+           samples: int | None = None, sample_duration_s: float | None = None, model: str = "auto",
+           subsample: int | None = None, cache: bool | str | Path = True,
+           on_probe: Callable[[Probe], None] | None = None,
+           capabilities: dict[str, Capability] | None = None) -> SearchResult:
+    """Find the knob value of `encoder` that reaches `target_vmaf` with the fewest bytes.
+
+    `encoder` is an implementation name (libx264, hevc_nvenc, ...) or a codec (h264, av1: the first
+    working implementation, hardware first unless `prefer="software"`), or pass a ready `recipe`.
+    `filters` (an FFmpeg -vf chain as a list) are applied before encoding, as a transcode would; the
+    encode is scored against the source at the source's size. Samples: `samples` spans of
+    `sample_duration_s` spread over the source (whole source when it is short); each knob value tried
+    is one probe (all samples). `knob_range` narrows the native range; `max_bitrate` (bits/s) caps the
+    answer, at the cost of the target when both cannot hold. Sample encodes and scores are cached on
+    disk (`cache=False` to skip, or a folder).
+    """
+    started, cpu0 = time.monotonic(), time.process_time()
+    src = Path(source)
+    info = probe(src)
+    if not info.video:
+        raise ConfigError("has no video stream to encode", path=src)
+    v = info.video[0]
+    if recipe is None:
+        depth_hint = bit_depth or (10 if (v.bit_depth or 8) > 8 else 8)
+        impl = _resolve_encoder(encoder, prefer, depth_hint, capabilities)
+        recipe = EncodeRecipe(impl, speed, _bit_depth_for(impl, v.bit_depth, bit_depth), tuple(filters),
+                              tuple(extra_output_args))
+    impl = recipe.implementation
+    knob = impl.knob
+    if not 0 < target_vmaf <= 100:
+        raise ConfigError(f"target VMAF {target_vmaf:g} is outside 0-100")
+    build = build_info()
+    build.require_filter("libvmaf", "VMAF (libvmaf)")
+
+    lo, hi = recipe.knob_range
+    if knob_range is not None:
+        lo, hi = max(lo, min(knob_range)), min(hi, max(knob_range))
+        if lo > hi:
+            raise ConfigError(f"knob range {knob_range} is outside {impl.name}'s {knob.lo:g}-{knob.hi:g}")
+    grid = KnobGrid.of(knob, lo, hi)
+
+    spans = plan_samples(info, count=samples, duration_s=sample_duration_s)
+    full = len(spans) == 1 and spans[0].whole
+    if subsample is None:
+        subsample = 2 if (not full and v.height >= SUBSAMPLE_FROM_HEIGHT) else 1
+    model_name = model_for_size(v.width, v.height).name if model == "auto" else model
+    qs = QualitySettings(model=model_name, subsample=subsample)
+    store = SampleCache(None if cache is True else (cache if cache else None), enabled=bool(cache))
+    src_id = source_identity(src, info.duration_s)
+    fps = v.avg_fps or v.nominal_fps or 25.0
+
+    probes: dict[int, Probe] = {}          # by grid position u
+    workdir = Path(tempfile.mkdtemp(prefix="codeckit-search-"))
+
+    def run_probe(u: int) -> Probe:
+        k = grid.knob(u)
+        t0 = time.monotonic()
+        results = []
+        for i, span in enumerate(spans):
+            key = entry_key({"source": src_id, "span": [span.start_s, span.duration_s],
+                             "encode": recipe.cache_parts(k), "score": qs.key(), "ffmpeg": build.version})
+            hit = store.get(key)
+            if hit is not None:
+                try:
+                    results.append(SampleResult(**{**hit, "cached": True}))
+                    continue
+                except TypeError as exc:
+                    print(f"codeckit: ignoring a search cache entry of another shape: {exc}", file=sys.stderr)
+            out = workdir / f"k{k:g}-s{i}.mkv"
+            s0 = time.monotonic()
+            enc = run_ffmpeg(encode_args(src, out, recipe, k, span, v.index), subject=src, loglevel="error",
+                             duration_s=span.duration_s or info.duration_s)
+            nbytes, frames, seconds = video_bytes(out)
+            if frames == 0:
+                raise CodeckitError(f"the sample encode with {impl.name} at {knob.option} {k:g} produced no frames",
+                                    path=src, stderr_tail=enc.stderr_tail)
+            if span.whole:
+                q = measure(src, out, qs)
+            else:
+                q = measure(src, out, qs, offset_s=-span.start_s, duration_s=span.duration_s)
+            r = SampleResult(start_s=span.start_s, duration_s=span.duration_s, bytes=nbytes, frames=frames,
+                             seconds=seconds or frames / fps, vmaf=q.score, scored_frames=q.frames,
+                             encode_cpu_s=enc.cpu_s, score_cpu_s=q.cpu_s, wall_s=time.monotonic() - s0)
+            out.unlink(missing_ok=True)
+            store.put(key, asdict(r))
+            results.append(r)
+        scored = sum(r.scored_frames for r in results)
+        vm = sum(r.vmaf * r.scored_frames for r in results) / max(1, scored)
+        nbytes = sum(r.bytes for r in results)
+        seconds = sum(r.seconds for r in results)
+        p = Probe(knob=_num(k), vmaf=vm, bytes=nbytes, seconds=seconds, bitrate=8 * nbytes / seconds if seconds else 0.0,
+                  samples=results, cpu_s=sum(r.encode_cpu_s + r.score_cpu_s for r in results if not r.cached),
+                  wall_s=time.monotonic() - t0, cached=all(r.cached for r in results))
+        probes[u] = p
+        if on_probe:
+            on_probe(p)
+        return p
+
+    # Prior slope of y per grid step, from the knob's map to the common scale at the first guess.
+    q0 = max(10.0, min(98.0, FIRST_GUESS_QUALITY_AT_93 + QUALITY_PER_VMAF * (target_vmaf - 93.0)))
+    k0 = max(lo, min(hi, knob.value_for_quality(q0)))
+    dq = abs(knob.quality_for_value(k0 + 1) - knob.quality_for_value(k0 - 1)) / 2 or 1.0
+    prior = Y_PER_QUALITY * dq * grid.step
+    y_target = _y(target_vmaf)
+    window = _y(min(100.0, target_vmaf + tolerance)) - y_target
+
+    try:
+        best_u, reason, _ = monotone_search(lambda u: _y(run_probe(u).vmaf), y_target, grid.u_lo, grid.u_hi,
+                                            grid.clamp(grid.u(k0)), prior, window, max_probes,
+                                            aim=_y(min(100.0, target_vmaf + AIM_INTO_TOLERANCE * tolerance)))
+        reached = best_u is not None
+        if best_u is None:
+            # out of reach: the best quality tried is the answer
+            best_u = max(probes) if probes else None
+        constrained = False
+        if max_bitrate and best_u is not None and probes[best_u].bitrate > max_bitrate:
+            best_u, reason = _cap_bitrate(run_probe, probes, best_u, grid, max_bitrate,
+                                          LOG_BITRATE_PER_QUALITY * dq * grid.step,
+                                          max(2, max_probes - len(probes) + 2))
+            constrained = True
+            reached = probes[best_u].vmaf >= target_vmaf
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    chosen = probes.get(best_u) if best_u is not None else None
+    k_best = grid.knob(best_u) if best_u is not None else None
+    total_s = info.duration_s or v.duration_s
+    ffmpeg_cpu_total = sum(p.cpu_s for p in probes.values())
+    return SearchResult(
+        source=str(src), target_vmaf=float(target_vmaf), tolerance=float(tolerance), encoder=impl.name,
+        codec=impl.codec, knob_option=knob.option.lstrip("-"), knob_value=_num(k_best),
+        quality=round(knob.quality_for_value(k_best), 2) if k_best is not None else None,
+        predicted_vmaf=chosen.vmaf if chosen else None, predicted_bitrate=chosen.bitrate if chosen else None,
+        predicted_size_bytes=int(round(chosen.bitrate * total_s / 8)) if chosen and total_s else None,
+        reached=bool(chosen and reached), reason=reason, constrained_by_bitrate=constrained,
+        probes=list(probes.values()), probe_encodes=sum(1 for p in probes.values() if not p.cached),
+        cached_probes=sum(1 for p in probes.values() if p.cached), samples=spans, full_pass=full,
+        source_duration_s=total_s, speed=recipe.speed, bit_depth=recipe.bit_depth, filters=list(recipe.filters),
+        model=model_name, subsample=subsample,
+        encoder_args=recipe.output_args(k_best) if k_best is not None else [],
+        wall_s=time.monotonic() - started, cpu_s=ffmpeg_cpu_total + (time.process_time() - cpu0))

