@@ -55,7 +55,7 @@ def normalize_cmd(sources, out_dir, profile, sets, clips, shards, shard_size, pa
         if kind == "start":
             if not as_json:
                 err_console.print(f"{data['files']} file(s); {data['skipped']} finished earlier; "
-                                  f"{data['todo']} to process", highlight=False)
+                                  f"{data['todo']} to process", highlight=False, soft_wrap=True)
             if live:
                 progress = Progress(TextColumn("[bold]normalize"), BarColumn(), MofNCompleteColumn(),
                                     TimeElapsedColumn(), TextColumn("{task.description}"), console=console)
@@ -68,7 +68,7 @@ def normalize_cmd(sources, out_dir, profile, sets, clips, shards, shard_size, pa
             if progress is not None:
                 progress.update(task, advance=1, description=line[:60])
             elif not as_json:
-                err_console.print(line, highlight=False, markup=False)
+                err_console.print(line, highlight=False, markup=False, soft_wrap=True)
 
     try:
         summary = normalize(sources, out_dir, profile, sets=sets, clips=parse_clips_option(clips), shards=shards,
@@ -114,6 +114,9 @@ def _render(s) -> None:
     tp = d["throughput_source_hours_per_cpu_hour"]
     t.add_row("throughput", f"{tp:g} source-hours per CPU-hour" if tp else "-")
     t.add_row("wall time", f"{s.wall_s:.1f} s")
+    if s.peak_rss_mb:
+        t.add_row("peak memory", ", ".join(f"{k} {v:.0f} MB" for k, v in sorted(s.peak_rss_mb.items()))
+                  + " (per worker)")
     t.add_row("clips", str(s.clips_dir))
     t.add_row("manifest", str(s.manifest) + (f", {s.manifest_parquet}" if s.manifest_parquet else ""))
     t.add_row("rejects", str(s.rejects))
