@@ -44,6 +44,7 @@ class TranscodeOptions:
     dry_run: bool = False
     timeout: float | None = None        # per FFmpeg run
     capabilities: dict | None = None    # replaces the machine's encoder checks (tests)
+    verify_vmaf: bool = False           # VMAF-target profiles: measure each output, re-encode once if it misses
 
 
 @dataclass
@@ -121,7 +122,17 @@ class TranscodeReport:
                 "interrupted": self.count("interrupted"), "planned": self.count("planned"),
                 "bytes_in": self.bytes_in, "bytes_out": self.bytes_out, "saving": self.saving,
                 "wall_s": round(self.wall_s, 3), "cpu_s": round(self.cpu_s, 3), "media_s": round(self.media_s, 3),
-                "speed": self.speed, "jobs": self.jobs, "threads_per_job": self.threads}
+                "speed": self.speed, "jobs": self.jobs, "threads_per_job": self.threads, **self._vmaf_summary()}
+
+    def _vmaf_summary(self) -> dict:
+        """VMAF-target items: the target, the VMAF reached (mean, min) and how many fell short by > 0.5."""
+        scored = [r for r in self.results if getattr(r, "vmaf_target", None) is not None and r.vmaf is not None]
+        if not scored:
+            return {}
+        vs = [r.vmaf for r in scored]
+        return {"vmaf": {"target": scored[0].vmaf_target, "items": len(vs), "mean": round(sum(vs) / len(vs), 3),
+                         "min": round(min(vs), 3), "below_target": sum(1 for r in scored if r.vmaf < r.vmaf_target - 0.5),
+                         "knob_values": [r.knob_value for r in scored]}}
 
     def to_dict(self) -> dict:
         return {"out_dir": self.out_dir, "profile": self.target, "dry_run": self.dry_run,
@@ -233,11 +244,14 @@ class _Payload:
     error: CodeckitError | None
     verify: str
     timeout: float | None
+    per_title: Any = None               # a VMAF target: codeckit.search.per_title.PerTitle does this item
 
 
 def _work(payload: _Payload, ctx: ItemContext) -> EncodeResult:
     if payload.error is not None:
         raise payload.error
+    if payload.per_title is not None:
+        return payload.per_title.run(ctx, verify=payload.verify, timeout=payload.timeout)
     job = payload.job
     duration = job.duration_s or 0.0
 
@@ -339,12 +353,16 @@ def _run(found, outputs, out, target, opts, journal, cleaned, ignored, start, on
     jobs, threads = size_jobs(opts.jobs, len(pending), infos)
 
     planned: list[tuple[Source, Path, str, EncodeJob | None, CodeckitError | None]] = []
+    per_title: dict[str, Any] = {}
     for (src, dst, key), (info, err) in zip(pending, probed):
         job = None
         if info is not None:
             try:
-                job = plan(info, target, dst, force_encode=opts.force_encode, threads=threads,
-                           capabilities=opts.capabilities)
+                if _wants_vmaf_search(target):
+                    job, per_title[str(dst)] = _plan_per_title(info, target, dst, threads, opts)
+                else:
+                    job = plan(info, target, dst, force_encode=opts.force_encode, threads=threads,
+                               capabilities=opts.capabilities)
             except CodeckitError as exc:
                 err = exc
         planned.append((src, dst, key, job, err))
@@ -361,7 +379,8 @@ def _run(found, outputs, out, target, opts, journal, cleaned, ignored, start, on
 
     by_label: dict[str, ItemReport] = {}
     for src, dst, key, job, err in planned:
-        payload = _Payload(job=job, error=err, verify=opts.verify, timeout=opts.timeout)
+        payload = _Payload(job=job, error=err, verify=opts.verify, timeout=opts.timeout,
+                           per_title=per_title.get(str(dst)))
         weight = (job.duration_s or 0.0) if job else 0.0
         batch_items.append(BatchItem(key, str(src.path), payload=payload, weight=weight,
                                      cleanup=(str(temp_path_for(dst)),),
@@ -389,6 +408,21 @@ def _run(found, outputs, out, target, opts, journal, cleaned, ignored, start, on
     return TranscodeReport(items=_in_order(items, found), out_dir=str(out), target=target.name,
                            wall_s=time.monotonic() - start, jobs=jobs, threads=threads,
                            interrupted=report.interrupted, cleaned=cleaned, ignored=ignored)
+
+
+# ---------------------------------------------------------------- per-title (VMAF-target) items
+
+def _wants_vmaf_search(target: Target) -> bool:
+    from .search.per_title import wants_search
+    return wants_search(target)
+
+
+def _plan_per_title(info: MediaInfo, target: Target, dst: Path, threads: int | None, opts: TranscodeOptions):
+    """A VMAF target: the plan shown (at the encoder's default value) and the search-and-encode that runs."""
+    from .search.per_title import PerTitle, plan_for_display
+    job = plan_for_display(info, target, dst, threads=threads, capabilities=opts.capabilities)
+    return job, PerTitle(info=info, target=target, output=str(dst), threads=threads,
+                         capabilities=opts.capabilities, verify_vmaf=opts.verify_vmaf)
 
 
 def _in_order(items: list[ItemReport], found: list[Source]) -> list[ItemReport]:

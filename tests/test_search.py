@@ -174,3 +174,59 @@ def test_cli_search_json(short_clip, cache_root, monkeypatch):
     data = json.loads(res.stdout)
     assert data["encoder"] == "libx264" and data["knob_option"] == "crf" and data["reached"]
     assert data["predicted_vmaf"] >= 93 and data["probes_count"] >= 1 and math.isfinite(data["predicted_bitrate"])
+
+
+# ---------------------------------------------------------------- per-title transcode
+
+
+@pytest.fixture(scope="module")
+def vmaf_target():
+    from codeckit.profiles import target_from_raw
+    return target_from_raw({"container": "mkv", "audio": {"mode": "drop"},
+                            "video": {"codec": "h264", "implementation": "libx264", "speed": "faster",
+                                      "quality": {"vmaf": TARGET}}}, name="per-title-test")
+
+
+def test_transcode_with_a_vmaf_profile_searches_each_file_and_journals_the_result(short_clip, vmaf_target, tmp_path,
+                                                                                  monkeypatch):
+    from codeckit.transcode import TranscodeOptions, transcode
+    monkeypatch.setenv("CODECKIT_CACHE_DIR", str(tmp_path / "cache"))
+    out = tmp_path / "out"
+    report = transcode([str(short_clip)], out, vmaf_target, TranscodeOptions(jobs=1, verify_vmaf=True))
+    [item] = report.items
+    assert item.state == "done", item.reason
+    r = item.result
+    assert r.vmaf_target == TARGET and r.implementation == "libx264"
+    assert r.vmaf_from.startswith("output") and r.vmaf >= TARGET - 1.0
+    assert r.search["knob_value"] == r.knob_value and r.search["probes"]
+    produced = Path(item.output)
+    assert measure(short_clip, produced).score == pytest.approx(r.vmaf, abs=1.0)
+    summary = report.summary()["vmaf"]
+    assert summary["target"] == TARGET and summary["items"] == 1 and summary["knob_values"] == [r.knob_value]
+    journal = [json.loads(line) for line in (out / ".codeckit-journal.jsonl").read_text().splitlines()]
+    done = [e for e in journal if e["state"] == "done"]
+    assert done and done[-1]["result"]["knob_value"] == r.knob_value and done[-1]["result"]["vmaf"] == r.vmaf
+    # a rerun skips it: the journal says done
+    again = transcode([str(short_clip)], out, vmaf_target, TranscodeOptions(jobs=1))
+    assert again.items[0].state == "skipped"
+
+
+def test_a_missed_target_is_encoded_once_more_at_a_better_value(short_clip, vmaf_target, tmp_path, monkeypatch):
+    from codeckit.search.per_title import PerTitle
+    monkeypatch.setenv("CODECKIT_CACHE_DIR", str(tmp_path / "cache"))
+    # a negative tolerance makes any output "miss": the re-encode path runs on a real file
+    pt = PerTitle(info=probe(short_clip), target=vmaf_target, output=str(tmp_path / "o.mkv"), verify_vmaf=True,
+                  tolerance=-2.0)
+    r = pt.run()
+    assert len(r.attempts) == 2
+    first, second = r.attempts
+    assert second["knob"] < first["knob"] and second["vmaf"] > first["vmaf"] and second["bytes"] > first["bytes"]
+    assert r.knob_value == second["knob"] and r.vmaf == pytest.approx(second["vmaf"], abs=1e-3)
+    assert "encoded again" in " ".join(r.notes)
+
+
+def test_dry_run_of_a_vmaf_profile_plans_without_searching(short_clip, vmaf_target, tmp_path):
+    from codeckit.transcode import TranscodeOptions, transcode
+    report = transcode([str(short_clip)], tmp_path / "out", vmaf_target, TranscodeOptions(dry_run=True))
+    [item] = report.items
+    assert item.state == "planned" and any("VMAF search" in n for n in item.job.notes)

@@ -74,7 +74,7 @@ def search_cmd(source: str, target: float, encoder: str | None, profile: str | N
               max_probes=max_probes, samples=samples, sample_duration_s=sample_duration, model=model,
               subsample=subsample, cache=not no_cache)
     if profile:
-        from ..search import recipe_for_profile
+        from ..search.per_title import recipe_for_profile
         recipe = recipe_for_profile(source, profile, speed=None)
         kw["recipe"] = recipe
     else:

@@ -54,6 +54,9 @@ def _item_line(ir: ItemReport) -> str:
         saving = f" ({-r.saving * 100:+.0f}%)" if r.saving is not None else ""
         line = (f"[green]done[/]    {_short(ir.source)} -> {_short(ir.output)}  {how}  "
                 f"{fmt_bytes(r.bytes_in)} -> {fmt_bytes(r.bytes_out)}{saving}  {r.wall_s:.1f} s  {_speed(r.speed)}")
+        if getattr(r, "vmaf_target", None) is not None and r.vmaf is not None:   # a VMAF-target (per-title) item
+            line += (f"  {(r.search or {}).get('knob_option', 'knob')} {r.knob_value:g} -> VMAF {r.vmaf:.2f}"
+                     f" ({escape(r.vmaf_from)})")
         if r.fallbacks:
             line += "  [yellow](fell back from " + escape(", ".join(f"{n}: {e}" for n, e in r.fallbacks)) + ")[/]"
         return line
@@ -159,10 +162,14 @@ def _sigterm_as_interrupt():
 @click.option("--dry-run", is_flag=True, help="Print the plan (implementation, filters, arguments) and stop.")
 @click.option("--verify", "verify", type=click.Choice(VERIFY_MODES), default="sample", show_default=True,
               help="Check each output before it is renamed into place: sampled GOPs, full decode, or off.")
+@click.option("--verify-vmaf", "verify_vmaf", is_flag=True,
+              help="With a VMAF-target profile (quality = { vmaf = N }): measure each output (every 5th frame) and "
+                   "encode it once more at a better value when it misses the target by more than 0.5.")
 @click.option("--json", "as_json", is_flag=True, help="Print only a JSON summary.")
 @click.pass_context
 def transcode_cmd(ctx: click.Context, sources: tuple[str, ...], out_dir: str, profile: str, sets: tuple[str, ...],
-                  jobs, overwrite: bool, force_encode: bool, dry_run: bool, verify: str, as_json: bool) -> int:
+                  jobs, overwrite: bool, force_encode: bool, dry_run: bool, verify: str, verify_vmaf: bool,
+                  as_json: bool) -> int:
     """Transcode files and folders (SOURCES) into OUT as a profile says.
 
     Each output is written under a temporary name and renamed into place only after it is checked. A journal
@@ -172,7 +179,7 @@ def transcode_cmd(ctx: click.Context, sources: tuple[str, ...], out_dir: str, pr
     verbose = bool(ctx.obj and ctx.obj.get("verbose"))
     target = load_profile(profile, sets)
     opts = TranscodeOptions(jobs=jobs, overwrite=overwrite, force_encode=force_encode, verify=verify,
-                            dry_run=dry_run)
+                            dry_run=dry_run, verify_vmaf=verify_vmaf)
     mode = "quiet" if as_json else ("bars" if console.is_terminal else "lines")
     display = _Display(mode if not dry_run else "quiet", verbose)
     cancel = threading.Event()
@@ -226,6 +233,10 @@ def _print_summary(report: TranscodeReport, verbose: bool) -> None:
         line += f" · {fmt_bytes(s['bytes_in'])} -> {fmt_bytes(s['bytes_out'])}{saving}"
     line += f" · wall {s['wall_s']:.1f} s · CPU {s['cpu_s']:.1f} s · {_speed(s['speed'])} realtime"
     line += f" · {report.jobs} job(s)" + (f" x {report.threads} thread(s)" if report.threads else "")
+    if "vmaf" in s:
+        v = s["vmaf"]
+        line += (f" · VMAF target {v['target']:g}: mean {v['mean']:.2f}, min {v['min']:.2f}"
+                 + (f", [yellow]{v['below_target']} below[/]" if v["below_target"] else ""))
     console.print(line, highlight=False, emoji=False, soft_wrap=True)
     if report.cleaned:
         console.print(f"[dim]removed {len(report.cleaned)} temporary file(s) left by an earlier run[/]",

@@ -34,8 +34,6 @@ VMAF_CEILING = 100.5
 Y_PER_QUALITY = 0.058
 # Prior slope of log(bitrate) per point of the common scale (x264: bitrate halves every ~6 CRF steps).
 LOG_BITRATE_PER_QUALITY = 0.045
-# Each probe aims this share of the tolerance above the target: the middle of the window is hit more often.
-AIM_INTO_TOLERANCE = 0.4
 # The first probe: VMAF 93 is about the common quality 70 (each encoder's default); 2.5 quality points per VMAF.
 FIRST_GUESS_QUALITY_AT_93 = 70.0
 QUALITY_PER_VMAF = 2.5
@@ -278,8 +276,7 @@ def search(source: str | Path, target_vmaf: float, *, encoder: str | Implementat
 
     try:
         best_u, reason, _ = monotone_search(lambda u: _y(run_probe(u).vmaf), y_target, grid.u_lo, grid.u_hi,
-                                            grid.clamp(grid.u(k0)), prior, window, max_probes,
-                                            aim=_y(min(100.0, target_vmaf + AIM_INTO_TOLERANCE * tolerance)))
+                                            grid.clamp(grid.u(k0)), prior, window, max_probes)
         reached = best_u is not None
         if best_u is None:
             # out of reach: the best quality tried is the answer

@@ -87,19 +87,17 @@ class MonotoneCurve:
 
 def monotone_search(evaluate: Callable[[int], float], target: float, lo: int, hi: int, first: int,
                     prior_slope: float, window: float, max_evals: int,
-                    known: dict[int, float] | None = None,
-                    aim: float | None = None) -> tuple[int | None, str, dict[int, float]]:
+                    known: dict[int, float] | None = None) -> tuple[int | None, str, dict[int, float]]:
     """The smallest integer u in [lo, hi] with y(u) >= target, for a non-decreasing y that costs one
     `evaluate` to learn at a point.
 
     Each step fits a MonotoneCurve through what is known, and tries the smallest u it predicts to
-    reach `aim` (default: the target; a little above it lands inside the window more often than
-    exactly on its edge), strictly between the best passing and failing points so far. Stops when a
-    point lands in [target, target + window], when the passing and failing points are neighbours, when
-    the model predicts nothing cheaper than the best passing point reaches the target, at the ends of
-    the range, or after `max_evals`. Returns (u or None when nothing reached the target, why, points).
+    reach the target, strictly between the best passing and failing points so far. Stops when a point
+    lands in [target, target + window] and the model says the next cheaper u would miss; when the
+    passing and failing points are neighbours; when the model predicts nothing cheaper than the best
+    passing point reaches the target; at the ends of the range; or after `max_evals`.
+    Returns (u or None when nothing reached the target, why, points).
     """
-    aim = target if aim is None else max(target, aim)
     pts: dict[int, float] = dict(known or {})
     evals = 0
 
@@ -123,10 +121,7 @@ def monotone_search(evaluate: Callable[[int], float], target: float, lo: int, hi
             if p is None and a > b:
                 return None, "even the best value in range misses the target", pts
             curve = MonotoneCurve(pts, prior_slope)
-            predicted = [curve(u) for u in range(a, b + 1)]
-            candidate = next((a + i for i, y in enumerate(predicted) if y >= aim), None)
-            if candidate is None:
-                candidate = next((a + i for i, y in enumerate(predicted) if y >= target), None)
+            candidate = next((u for u in range(a, b + 1) if curve(u) >= target), None)
             if candidate is None:
                 if p is not None:
                     return p, "the model predicts nothing cheaper reaches the target", pts
@@ -136,7 +131,8 @@ def monotone_search(evaluate: Callable[[int], float], target: float, lo: int, hi
         y = evaluate(candidate)
         evals += 1
         pts[candidate] = y
-        if target <= y <= target + window:
+        if target <= y <= target + window and (candidate == lo or candidate - 1 in pts or
+                                               MonotoneCurve(pts, prior_slope)(candidate - 1) < target):
             return candidate, "a probe landed within the tolerance", pts
         candidate = None
 
