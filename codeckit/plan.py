@@ -478,7 +478,7 @@ def _compose(spec: _Spec, choice: EncoderChoice, selection: Selection) -> Encode
     output_args = list(enc.output_args)
     pix_fmt = enc.pix_fmt
     wanted = spec.target.video.pix_fmt
-    if wanted and not impl.hardware:
+    if wanted and wanted != pix_fmt and not impl.hardware:  # (asking FFmpeg what the encoder takes costs a run)
         supported = encoder_help(impl.name).pix_fmts
         if wanted == "source":
             src = spec.video.pix_fmt

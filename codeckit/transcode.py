@@ -413,6 +413,8 @@ def _run(found, outputs, out, target, opts, journal, cleaned, ignored, start, on
 # ---------------------------------------------------------------- per-title (VMAF-target) items
 
 def _wants_vmaf_search(target: Target) -> bool:
+    if target.video.vmaf is None:
+        return False  # most profiles: do not pay for importing the search (numpy, libvmaf glue) at start-up
     from .search.per_title import wants_search
     return wants_search(target)
 

@@ -17,7 +17,7 @@ from .plan import Expectation
 VERIFY_MODES = ("sample", "full", "off")
 #: GOPs decoded by the sampled check, and the most frames decoded from each.
 SAMPLE_GOPS = 3
-FRAMES_PER_GOP = 24
+FRAMES_PER_GOP = 16
 
 
 class VerifyError(CodeckitError):

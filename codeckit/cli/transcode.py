@@ -155,7 +155,7 @@ def _sigterm_as_interrupt():
               help="A shipped profile (see `codeckit profiles`) or a TOML file.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
               help="Override one profile field, e.g. --set video.quality=80 (repeatable).")
-@click.option("-j", "--jobs", default="auto", callback=_jobs, show_default=True,
+@click.option("-j", "--jobs", default="auto", callback=_jobs, show_default=True, metavar="N|auto",
               help="Files at once; auto sizes jobs x encoder threads to the cores.")
 @click.option("--overwrite", is_flag=True, help="Redo items whose output exists.")
 @click.option("--force-encode", is_flag=True, help="Re-encode even files a stream copy (remux) would do for.")
@@ -214,7 +214,8 @@ def _print_summary(report: TranscodeReport, verbose: bool) -> None:
         for ir in report.items:
             if ir.state == "failed" and (ir.stderr_tail or ir.traceback):
                 err_console.print(f"[red]{_short(ir.source)}[/]:", highlight=False, emoji=False)
-                err_console.print(ir.traceback or ir.stderr_tail, highlight=False, emoji=False, markup=False, style="dim")
+                err_console.print(ir.traceback or ir.stderr_tail, highlight=False, emoji=False, markup=False,
+                                  style="dim")
     s = report.summary()
     reasons: dict[str, int] = {}
     for ir in report.items:
