@@ -233,7 +233,7 @@ def slow_batch(tmp_path_factory) -> Path:
 def _start(src: Path, out: Path, *extra) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "codeckit", "transcode", str(src), "-o", str(out), "-p",
                              "archive-hevc", "--jobs", "1", *extra], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
 
 
 def _wait_for(cond, timeout=60.0):
@@ -276,14 +276,18 @@ def test_resume_after_sigkill(slow_batch, tmp_path):
         check_output(out / f"clip{i}.mkv", slow_batch / f"clip{i}.mp4")
 
 
-def test_interrupt_stops_cleanly_and_the_rerun_finishes(slow_batch, tmp_path):
+@pytest.mark.parametrize("to", ["codeckit", "group"])
+def test_interrupt_stops_cleanly_and_the_rerun_finishes(slow_batch, tmp_path, to):
     out = tmp_path / "out"
     proc = _start(slow_batch, out, "--jobs", "2")
     try:
         assert _wait_for(lambda: bool(temps(out)) and (out / ".codeckit-journal.jsonl").exists())
         time.sleep(0.3)
         started = time.monotonic()
-        proc.send_signal(signal.SIGINT)    # what Ctrl-C sends (here to codeckit only, not to its FFmpegs)
+        if to == "group":   # a terminal's Ctrl-C: codeckit and its FFmpegs all get SIGINT
+            os.killpg(proc.pid, signal.SIGINT)
+        else:               # SIGINT to codeckit only: it must stop its FFmpegs itself
+            proc.send_signal(signal.SIGINT)
         stdout, stderr = proc.communicate(timeout=30)
         stopped_in = time.monotonic() - started
     finally:
@@ -293,7 +297,7 @@ def test_interrupt_stops_cleanly_and_the_rerun_finishes(slow_batch, tmp_path):
     assert "Traceback" not in stderr and "interrupted" in stdout and stopped_in < 10
     assert temps(out) == []
     states = {r["key"]: r["state"] for r in journal(out)}
-    assert "interrupted" in states.values() and "started" not in states.values()
+    assert "interrupted" in states.values() and not {"started", "failed"} & set(states.values()), states
     # no FFmpeg of ours keeps running
     assert _wait_for(lambda: not any(str(out) in _cmdline(pid) for pid in _pids()), timeout=5)
 

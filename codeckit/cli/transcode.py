@@ -134,17 +134,27 @@ class _Display:
 
 
 @contextmanager
-def _sigterm_as_interrupt():
-    """SIGTERM stops the batch the way Ctrl-C does (children killed, temporary files removed, journal kept)."""
+def _stop_on_signals(cancel: threading.Event):
+    """Ctrl-C and SIGTERM stop the batch: the stop request is raised first (so running items end as
+    interrupted, not failed, even when a terminal's Ctrl-C reaches their FFmpeg too), then KeyboardInterrupt."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.getsignal(signal.SIGTERM)
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+
+    def stop(signum, frame):
+        cancel.set()
+        raise KeyboardInterrupt()
+    previous = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        if signal.getsignal(sig) is signal.SIG_IGN:
+            continue  # e.g. a background job of a script: whoever ignored it meant it
+        previous[sig] = signal.getsignal(sig)
+        signal.signal(sig, stop)
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 @cli.command("transcode")
@@ -183,7 +193,7 @@ def transcode_cmd(ctx: click.Context, sources: tuple[str, ...], out_dir: str, pr
     mode = "quiet" if as_json else ("bars" if console.is_terminal else "lines")
     display = _Display(mode if not dry_run else "quiet", verbose)
     cancel = threading.Event()
-    with _sigterm_as_interrupt(), display.live():
+    with _stop_on_signals(cancel), display.live():
         report = transcode(list(sources), out_dir, target, opts, on_event=display.event,
                            on_planned=display.planned, cancel=cancel)
     if as_json:
