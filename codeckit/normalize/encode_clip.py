@@ -121,7 +121,7 @@ def encode_clip(job) -> ClipOutput:
     except VerifyError:
         final.unlink(missing_ok=True)
         raise
-    out.cpu_s, out.wall_s, out.args = res.cpu_s, res.wall_s, job.args(final)
+    out.cpu_s, out.wall_s, out.args = res.encode_cpu_s, res.wall_s, job.args(final)  # verify: in this process
     out.implementation = res.implementation
     return out
 
