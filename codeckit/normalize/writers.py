@@ -75,7 +75,7 @@ class JsonlWriter(OutputWriter):
 def require_pyarrow():
     try:
         import pyarrow  # noqa: F401
-        import pyarrow.parquet  # noqa: F401
+        import pyarrow.parquet  # noqa: F401  (the import is the check)
     except ImportError as exc:
         raise FeatureMissing("a Parquet manifest needs pyarrow, which is not installed",
                              hint="pip install 'codeckit[parquet]' (or pyarrow), or use the JSON Lines manifest") \
