@@ -227,7 +227,7 @@ def search(source: str | Path, target_vmaf: float, *, encoder: str | Implementat
         t0 = time.monotonic()
         results = []
         for i, span in enumerate(spans):
-            key = entry_key({"source": src_id, "span": [span.start_s, span.duration_s],
+            key = entry_key({"source": src_id, "span": [span.start_s, span.duration_s, span.post_roll_s],
                              "encode": recipe.cache_parts(k), "score": qs.key(), "ffmpeg": build.version})
             hit = store.get(key)
             if hit is not None:
@@ -239,7 +239,7 @@ def search(source: str | Path, target_vmaf: float, *, encoder: str | Implementat
             out = workdir / f"k{k:g}-s{i}.mkv"
             s0 = time.monotonic()
             enc = run_ffmpeg(encode_args(src, out, recipe, k, span, v.index), subject=src, loglevel="error",
-                             duration_s=span.duration_s or info.duration_s)
+                             duration_s=(span.duration_s + span.post_roll_s) if not span.whole else info.duration_s)
             nbytes, frames, seconds = video_bytes(out)
             if frames == 0:
                 raise CodeckitError(f"the sample encode with {impl.name} at {knob.option} {k:g} produced no frames",
