@@ -129,7 +129,7 @@ def _bit_depth(pix_fmt: str | None) -> int | None:
         return None
 
 
-def _codec_name(cc) -> str:
+def codec_name(cc) -> str:
     """FFmpeg's codec name (av1), not the decoder's (libdav1d)."""
     try:
         return cc.codec.canonical_name or cc.name
@@ -213,11 +213,11 @@ def _read(container, p: Path) -> MediaInfo:
         except Exception:
             pass
         info.audio.append(AudioStreamInfo(
-            index=s.index, codec=_codec_name(cc), profile=_profile_name(cc), sample_rate=cc.sample_rate or 0,
+            index=s.index, codec=codec_name(cc), profile=_profile_name(cc), sample_rate=cc.sample_rate or 0,
             channels=cc.channels or 0, channel_layout=layout, bit_rate=cc.bit_rate or None,
             language=s.metadata.get("language")))
     for s in container.streams.subtitles:
-        info.subtitles.append(SubtitleStreamInfo(index=s.index, codec=_codec_name(s.codec_context),
+        info.subtitles.append(SubtitleStreamInfo(index=s.index, codec=codec_name(s.codec_context),
                                                  language=s.metadata.get("language")))
     for s in container.streams.video:
         if s.disposition & av.stream.Disposition.attached_pic:
@@ -295,7 +295,7 @@ def _video_stream(container, s, p: Path, container_duration: float | None) -> Vi
 
     pix_fmt = cc.pix_fmt
     return VideoStreamInfo(
-        index=s.index, codec=_codec_name(cc), profile=_profile_name(cc), width=width, height=height,
+        index=s.index, codec=codec_name(cc), profile=_profile_name(cc), width=width, height=height,
         sar=f"{sar.numerator}:{sar.denominator}", display_width=disp_w, display_height=disp_h,
         rotation=rotation, upright_width=up_w, upright_height=up_h,
         avg_fps=round(float(avg), 6) if avg else None, nominal_fps=round(float(base), 6) if base else None,

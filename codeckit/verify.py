@@ -13,6 +13,7 @@ from pathlib import Path
 
 from .errors import CodeckitError
 from .plan import Expectation
+from .probe import codec_name
 
 VERIFY_MODES = ("sample", "full", "off")
 #: GOPs decoded by the sampled check, and the most frames decoded from each.
@@ -71,13 +72,6 @@ def verify_output(path: str | Path, expect: Expectation, *, mode: str = "sample"
     return report
 
 
-def _canonical(cc) -> str:
-    try:
-        return cc.codec.canonical_name or cc.name
-    except Exception:
-        return cc.name
-
-
 def _check(path: Path, expect: Expectation, mode: str, gops: int, frames_per_gop: int) -> VerifyReport:
     import av
 
@@ -99,7 +93,7 @@ def _check(path: Path, expect: Expectation, mode: str, gops: int, frames_per_gop
             problems.append("no video stream")
             return report
         vs = videos[0]
-        report.video_codec = _canonical(vs.codec_context)
+        report.video_codec = codec_name(vs.codec_context)
         if report.video_codec != expect.video_codec:
             problems.append(f"video is {report.video_codec}, expected {expect.video_codec}")
         if report.audio_streams != expect.audio_streams:
