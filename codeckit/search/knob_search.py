@@ -18,7 +18,8 @@ from ..probe import probe
 from ..quality import QualitySettings, measure, model_for_size
 from .cache import SampleCache, entry_key, source_identity
 from .model import KnobGrid, monotone_search
-from .samples import EncodeRecipe, Span, encode_args, plan_samples, video_bytes
+from .samples import (EncodeRecipe, Span, encode_args, keyframe_interval_s, packet_profile, plan_samples,
+                      sample_count, video_packets)
 
 DEFAULT_TOLERANCE = 0.5          # VMAF points above the target that still count as a hit
 DEFAULT_MAX_PROBES = 6
@@ -52,6 +53,21 @@ class SampleResult:
     score_cpu_s: float
     wall_s: float
     cached: bool = False
+    key_bytes: int = 0           # of which keyframes (each sample starts with one)
+    keyframes: int = 0
+
+
+def _bitrate(results: list[SampleResult], seconds: float, key_every_s: float | None) -> float:
+    """Bits per second the samples predict. A sample starts with a keyframe a long encode has only every
+    `key_every_s`: the samples' keyframes are counted at that rate instead (None: the whole source, as is)."""
+    if not seconds:
+        return 0.0
+    total = sum(r.bytes for r in results)
+    keys = sum(r.keyframes for r in results)
+    if key_every_s is None or not keys:
+        return 8 * total / seconds
+    key_bytes = sum(r.key_bytes for r in results)
+    return 8 * (total - key_bytes + key_bytes / keys * seconds / key_every_s) / seconds
 
 
 @dataclass
@@ -209,8 +225,10 @@ def search(source: str | Path, target_vmaf: float, *, encoder: str | Implementat
             raise ConfigError(f"knob range {knob_range} is outside {impl.name}'s {knob.lo:g}-{knob.hi:g}")
     grid = KnobGrid.of(knob, lo, hi)
 
-    spans = plan_samples(info, count=samples, duration_s=sample_duration_s)
+    profile = packet_profile(src, v.index) if sample_count(info, samples, sample_duration_s) else None
+    spans = plan_samples(info, count=samples, duration_s=sample_duration_s, profile=profile)
     full = len(spans) == 1 and spans[0].whole
+    key_every_s = keyframe_interval_s(profile, v.duration_s or info.duration_s)
     if subsample is None:
         subsample = 2 if (not full and v.height >= SUBSAMPLE_FROM_HEIGHT) else 1
     model_name = model_for_size(v.width, v.height).name if model == "auto" else model
@@ -240,7 +258,8 @@ def search(source: str | Path, target_vmaf: float, *, encoder: str | Implementat
             s0 = time.monotonic()
             enc = run_ffmpeg(encode_args(src, out, recipe, k, span, v.index), subject=src, loglevel="error",
                              duration_s=(span.duration_s + span.post_roll_s) if not span.whole else info.duration_s)
-            nbytes, frames, seconds = video_bytes(out)
+            st = video_packets(out)
+            nbytes, frames, seconds = st.bytes, st.frames, st.seconds
             if frames == 0:
                 raise CodeckitError(f"the sample encode with {impl.name} at {knob.option} {k:g} produced no frames",
                                     path=src, stderr_tail=enc.stderr_tail)
@@ -250,7 +269,8 @@ def search(source: str | Path, target_vmaf: float, *, encoder: str | Implementat
                 q = measure(src, out, qs, offset_s=-span.start_s, duration_s=span.duration_s)
             r = SampleResult(start_s=span.start_s, duration_s=span.duration_s, bytes=nbytes, frames=frames,
                              seconds=seconds or frames / fps, vmaf=q.score, scored_frames=q.frames,
-                             encode_cpu_s=enc.cpu_s, score_cpu_s=q.cpu_s, wall_s=time.monotonic() - s0)
+                             encode_cpu_s=enc.cpu_s, score_cpu_s=q.cpu_s, wall_s=time.monotonic() - s0,
+                             key_bytes=st.key_bytes, keyframes=st.keyframes)
             out.unlink(missing_ok=True)
             store.put(key, asdict(r))
             results.append(r)
@@ -258,7 +278,8 @@ def search(source: str | Path, target_vmaf: float, *, encoder: str | Implementat
         vm = sum(r.vmaf * r.scored_frames for r in results) / max(1, scored)
         nbytes = sum(r.bytes for r in results)
         seconds = sum(r.seconds for r in results)
-        p = Probe(knob=_num(k), vmaf=vm, bytes=nbytes, seconds=seconds, bitrate=8 * nbytes / seconds if seconds else 0.0,
+        p = Probe(knob=_num(k), vmaf=vm, bytes=nbytes, seconds=seconds,
+                  bitrate=_bitrate(results, seconds, None if full else key_every_s),
                   samples=results, cpu_s=sum(r.encode_cpu_s + r.score_cpu_s for r in results if not r.cached),
                   wall_s=time.monotonic() - t0, cached=all(r.cached for r in results))
         probes[u] = p

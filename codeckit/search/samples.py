@@ -19,7 +19,6 @@ MIN_SAMPLES, MAX_SAMPLES = 4, 12
 # represent mixed content better than a few long ones for the same encoding time.
 SAMPLE_SHARE = 0.05
 MIN_SAMPLE_SECONDS = 6.0
-SNAP_RADIUS_S = 1.0              # a sample moves this far at most to start on a keyframe
 GOLDEN = 0.6180339887498949
 # When the samples would cover this share of the source or more, the whole source is encoded instead:
 # as cheap, and exact.
@@ -123,18 +122,31 @@ def encode_at(source: str | Path, output: str | Path, recipe: EncodeRecipe, knob
                       duration_s=info.duration_s, loglevel="error")
 
 
-def video_bytes(path: str | Path) -> tuple[int, int, float | None]:
-    """(bytes, frames, seconds) of the first video stream's packets: the stream itself, without the
-    container's overhead, which differs between a short sample and a long file."""
+@dataclass
+class PacketStats:
+    """The first video stream of a file, from its packets: bytes, frames, seconds, and its keyframes' bytes."""
+    bytes: int
+    frames: int
+    seconds: float | None
+    key_bytes: int
+    keyframes: int
+
+
+def video_packets(path: str | Path) -> PacketStats:
+    """Count the first video stream's packets: the stream itself, without the container's overhead,
+    which differs between a short sample and a long file."""
     import av
     with av.open(str(path), options={"protocol_whitelist": "file"}) as c:
         s = c.streams.video[0]
-        total, frames, first, last = 0, 0, None, None
+        total, frames, key_bytes, keys, first, last = 0, 0, 0, 0, None, None
         for pkt in c.demux(s):
             if pkt.size == 0:
                 continue
             total += pkt.size
             frames += 1
+            if pkt.is_keyframe:
+                key_bytes += pkt.size
+                keys += 1
             if pkt.pts is not None:
                 end = pkt.pts + (pkt.duration or 0)
                 first = pkt.pts if first is None else min(first, pkt.pts)
@@ -145,7 +157,22 @@ def video_bytes(path: str | Path) -> tuple[int, int, float | None]:
             seconds = frames / float(rate)
         elif first is not None and last is not None and s.time_base:
             seconds = float((last - first) * s.time_base)
-    return total, frames, seconds
+    return PacketStats(total, frames, seconds, key_bytes, keys)
+
+
+def video_bytes(path: str | Path) -> tuple[int, int, float | None]:
+    """(bytes, frames, seconds) of the first video stream's packets."""
+    st = video_packets(path)
+    return st.bytes, st.frames, st.seconds
+
+
+def keyframe_interval_s(profile: "PacketProfile | None", total_s: float | None) -> float:
+    """How often a full encode can be expected to put a keyframe: the source's own keyframe spacing (its
+    encoder's scene cuts and GOP), between 1 s and 10 s (x264's default GOP at 25 fps); 10 s unknown."""
+    if profile is None or not total_s:
+        return 10.0
+    keys = int(profile.keys.sum())
+    return max(1.0, min(10.0, total_s / max(1, keys)))
 
 
 @dataclass
@@ -185,17 +212,8 @@ def packet_profile(path: str | Path, stream_index: int) -> PacketProfile | None:
     return PacketProfile(times=t - t.min(), sizes=np.asarray(sizes, dtype=float), keys=np.asarray(keys, dtype=bool))
 
 
-def plan_samples(info: MediaInfo, *, count: int | None = None, duration_s: float | None = None,
-                 profile: PacketProfile | None = None) -> list[Span]:
-    """Where the samples go. A short source gets one span: the whole of it.
-
-    Otherwise `count` spans of `duration_s`, one in each of `count` equal slices of the source (so every
-    part of it is represented in proportion to its length), at a different point of each slice (golden-
-    ratio offsets: a source made of repeating parts is not sampled at the same phase every time), each
-    moved to a keyframe of the source when one is within a second: a seek there decodes nothing wasted,
-    and the source's encoder put keyframes on scene cuts. Keyframes come from the packets, demuxed, not
-    decoded (`profile`, read when not given).
-    """
+def sample_count(info: MediaInfo, count: int | None = None, duration_s: float | None = None) -> int:
+    """How many samples a source gets; 0: none, the whole source is encoded (it is short)."""
     v = info.video[0]
     total = v.duration_s or info.duration_s
     dur = float(duration_s or SAMPLE_DURATION_S)
@@ -203,22 +221,43 @@ def plan_samples(info: MediaInfo, *, count: int | None = None, duration_s: float
         want = max(MIN_SAMPLE_SECONDS, SAMPLE_SHARE * (total or 0))
         count = int(min(MAX_SAMPLES, max(MIN_SAMPLES, round(want / dur))))
     if not total or count * dur >= FULL_PASS_SHARE * total:
+        return 0
+    return count
+
+
+def plan_samples(info: MediaInfo, *, count: int | None = None, duration_s: float | None = None,
+                 profile: PacketProfile | None = None) -> list[Span]:
+    """Where the samples go. A short source gets one span: the whole of it.
+
+    Otherwise `count` spans of `duration_s`, one in each of `count` equal slices of the source (so every
+    part of it is represented in proportion to its length), aimed at a different point of each slice
+    (golden-ratio offsets: a source made of repeating parts is not sampled at the same phase every time)
+    and moved to the keyframe of the source in that slice nearest to it: a seek there decodes nothing
+    wasted (a sample between keyframes costs a GOP of decoding twice per probe), and the source's encoder
+    put keyframes on scene cuts. Keyframes come from the packets, demuxed, not decoded (`profile`, read
+    when not given).
+    """
+    v = info.video[0]
+    total = v.duration_s or info.duration_s
+    dur = float(duration_s or SAMPLE_DURATION_S)
+    count = sample_count(info, count, duration_s)
+    if count == 0:
         return [Span()]
     frame = 1.0 / (v.avg_fps or v.nominal_fps or 25.0)
     latest = total - dur - POST_ROLL_S - frame
     if profile is None:
         profile = packet_profile(info.path, v.index)
+    if profile is None:
+        return [Span(round(latest * (i + 0.5) / count, 6), dur, POST_ROLL_S) for i in range(count)]
     keys = np.asarray([] if profile is None else sorted(set(profile.times[profile.keys].round(6))), dtype=float)
     slice_s = latest / count
-    radius = min(SNAP_RADIUS_S, (slice_s - dur) / 2) if slice_s > dur else 0.0
     starts: list[float] = []
     for i in range(count):
-        phase = (0.5 + i * GOLDEN) % 1.0
-        start = i * slice_s + phase * max(0.0, slice_s - dur)
-        if keys.size and radius > 0:
-            near = keys[np.argmin(np.abs(keys - start))]
-            if abs(near - start) <= radius:
-                start = float(near)
+        lo, hi = i * slice_s, i * slice_s + max(0.0, slice_s - dur)
+        start = lo + ((0.5 + i * GOLDEN) % 1.0) * (hi - lo)
+        inside = keys[(keys >= lo) & (keys <= hi)] if keys.size else keys
+        if inside.size:
+            start = float(inside[np.argmin(np.abs(inside - start))])
         starts.append(max(0.0, min(latest, start)))
     # microsecond-rounded upwards, so a seek to a keyframe lands on it and not one GOP earlier
     return [Span(math.ceil(s_ * 1e6) / 1e6, dur, POST_ROLL_S) for s_ in starts]
