@@ -68,14 +68,14 @@ def test_monotone_search_reports_an_unreachable_target():
 
 
 def test_samples_cover_a_long_source_slice_by_slice_and_snap_to_keyframes(bikes):
-    from codeckit.search.samples import POST_ROLL_S, PacketProfile
+    from codeckit.search.samples import POST_ROLL_S, PRE_ROLL_S, PacketProfile
     info = probe(bikes)
     info.duration_s = info.video[0].duration_s = 120.0
     times = np.arange(0, 120, 0.04)
     keys = np.isin(np.round(times, 2), [0.0, 19.0, 44.0, 61.0, 99.0])
     spans = plan_samples(info, profile=PacketProfile(times=times, sizes=np.ones_like(times), keys=keys))
     assert len(spans) == 4 and all(s.duration_s == 1.5 and s.post_roll_s == POST_ROLL_S for s in spans)
-    slice_s = (120.0 - 1.5 - POST_ROLL_S - 0.04) / 4
+    slice_s = (120.0 - 1.5 - PRE_ROLL_S - POST_ROLL_S - 0.04) / 4
     for i, s in enumerate(spans):               # one per quarter of the source
         assert i * slice_s <= s.start_s <= (i + 1) * slice_s
     # each quarter with a keyframe in it starts on one (0 or 19; 44; 61; 99)
@@ -166,7 +166,7 @@ def test_sampled_search_predicts_the_full_encode(bikes, cache_root, tmp_path):
     r = search(bikes, TARGET, encoder="libx264", speed="faster", samples=3, sample_duration_s=1.0,
                cache=cache_root)
     assert not r.full_pass and len(r.samples) == 3 and r.reached
-    assert all(p.seconds == pytest.approx(4.5, abs=0.1) for p in r.probes)   # 3 x (1 s + 0.5 s post-roll)
+    assert all(p.seconds == pytest.approx(6.0, abs=0.1) for p in r.probes)   # 3 x (0.5 + 1 + 0.5 s)
     # Three seconds of samples cannot stand for ten seconds of bikes exactly (its VMAF swings by 8 from one
     # second to the next): a sanity bound here; bench/bench_search.py measures the accuracy.
     _check_full_encode(bikes, r, tmp_path, 3.0)

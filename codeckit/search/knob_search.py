@@ -245,7 +245,8 @@ def search(source: str | Path, target_vmaf: float, *, encoder: str | Implementat
         t0 = time.monotonic()
         results = []
         for i, span in enumerate(spans):
-            key = entry_key({"source": src_id, "span": [span.start_s, span.duration_s, span.post_roll_s],
+            key = entry_key({"source": src_id, "span": [span.start_s, span.pre_roll_s, span.duration_s,
+                                                        span.post_roll_s],
                              "encode": recipe.cache_parts(k), "score": qs.key(), "ffmpeg": build.version})
             hit = store.get(key)
             if hit is not None:
@@ -257,7 +258,7 @@ def search(source: str | Path, target_vmaf: float, *, encoder: str | Implementat
             out = workdir / f"k{k:g}-s{i}.mkv"
             s0 = time.monotonic()
             enc = run_ffmpeg(encode_args(src, out, recipe, k, span, v.index), subject=src, loglevel="error",
-                             duration_s=(span.duration_s + span.post_roll_s) if not span.whole else info.duration_s)
+                             duration_s=span.encoded_s if not span.whole else info.duration_s)
             st = video_packets(out)
             nbytes, frames, seconds = st.bytes, st.frames, st.seconds
             if frames == 0:
@@ -266,7 +267,8 @@ def search(source: str | Path, target_vmaf: float, *, encoder: str | Implementat
             if span.whole:
                 q = measure(src, out, qs)
             else:
-                q = measure(src, out, qs, offset_s=-span.start_s, duration_s=span.duration_s)
+                q = measure(src, out, qs, offset_s=-span.start_s, start_s=span.pre_roll_s,
+                            duration_s=span.duration_s)
             r = SampleResult(start_s=span.start_s, duration_s=span.duration_s, bytes=nbytes, frames=frames,
                              seconds=seconds or frames / fps, vmaf=q.score, scored_frames=q.frames,
                              encode_cpu_s=enc.cpu_s, score_cpu_s=q.cpu_s, wall_s=time.monotonic() - s0,

@@ -14,6 +14,7 @@ from ..probe import MediaInfo, probe
 
 SAMPLE_DURATION_S = 1.5
 POST_ROLL_S = 0.5
+PRE_ROLL_S = 0.5
 MIN_SAMPLES, MAX_SAMPLES = 4, 12
 # The samples add up to this share of the source (at least MIN_SAMPLE_SECONDS): more, shorter samples
 # represent mixed content better than a few long ones for the same encoding time.
@@ -85,20 +86,28 @@ def _seek_args(span: "Span") -> list[str]:
     # frames are exactly the ones the encoder was given.
     if span.whole:
         return []
-    return ["-ss", f"{span.start_s:.6f}", "-t", f"{span.duration_s + span.post_roll_s:.6f}"]
+    return ["-ss", f"{span.start_s:.6f}", "-t", f"{span.encoded_s:.6f}"]
 
 
 @dataclass(frozen=True)
 class Span:
     """A part of the source: start and duration in seconds (both None: the whole source).
 
-    `post_roll_s` more is encoded after it but not scored: an encoder that looks ahead (x264's mb-tree,
-    SVT-AV1's temporal filtering) starves the last frames of a stream, which a long encode never shows
-    (1 s samples of x264 scored 1.4 VMAF low without it, 0.3 with half a second of post-roll).
+    The encode starts at `start_s` (a keyframe of the source) and runs `pre_roll_s + duration_s +
+    post_roll_s`; only `duration_s` after the pre-roll is scored. The post-roll: an encoder that looks
+    ahead (x264's mb-tree, SVT-AV1's temporal filtering) starves the last frames of a stream, which a long
+    encode never shows (1 s samples of x264 scored 1.4 VMAF low without it, 0.3 with half a second). The
+    pre-roll: the first frames of a fresh encode (its keyframe, here often also a scene start) score
+    higher than the same frames in the middle of a long one.
     """
     start_s: float | None = None
     duration_s: float | None = None
     post_roll_s: float = 0.0
+    pre_roll_s: float = 0.0
+
+    @property
+    def encoded_s(self) -> float:
+        return self.pre_roll_s + self.duration_s + self.post_roll_s
 
     @property
     def whole(self) -> bool:
@@ -244,11 +253,11 @@ def plan_samples(info: MediaInfo, *, count: int | None = None, duration_s: float
     if count == 0:
         return [Span()]
     frame = 1.0 / (v.avg_fps or v.nominal_fps or 25.0)
-    latest = total - dur - POST_ROLL_S - frame
+    latest = total - dur - PRE_ROLL_S - POST_ROLL_S - frame
     if profile is None:
         profile = packet_profile(info.path, v.index)
     if profile is None:
-        return [Span(round(latest * (i + 0.5) / count, 6), dur, POST_ROLL_S) for i in range(count)]
+        return [Span(round(latest * (i + 0.5) / count, 6), dur, POST_ROLL_S, PRE_ROLL_S) for i in range(count)]
     keys = np.asarray([] if profile is None else sorted(set(profile.times[profile.keys].round(6))), dtype=float)
     slice_s = latest / count
     starts: list[float] = []
@@ -260,4 +269,4 @@ def plan_samples(info: MediaInfo, *, count: int | None = None, duration_s: float
             start = float(inside[np.argmin(np.abs(inside - start))])
         starts.append(max(0.0, min(latest, start)))
     # microsecond-rounded upwards, so a seek to a keyframe lands on it and not one GOP earlier
-    return [Span(math.ceil(s_ * 1e6) / 1e6, dur, POST_ROLL_S) for s_ in starts]
+    return [Span(math.ceil(s_ * 1e6) / 1e6, dur, POST_ROLL_S, PRE_ROLL_S) for s_ in starts]
