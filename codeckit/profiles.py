@@ -557,15 +557,20 @@ def find_profile(name_or_file: str | os.PathLike) -> Path:
     raise ConfigError(f"unknown profile {text!r}", hint="known profiles: " + ", ".join(profile_names()))
 
 
-def load_profile(name_or_file: str | os.PathLike, sets: Iterable[str] = ()) -> Target:
-    """Load, override (`key=value` strings, as --set) and validate a profile into a Target."""
-    path = find_profile(name_or_file)
+def read_profile(path: Path) -> dict[str, Any]:
+    """A profile file's raw TOML tables; ConfigError naming the file when it cannot be read or parsed."""
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"is not valid TOML: {exc}", path=path) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read: {exc}", path=path) from None
+
+
+def load_profile(name_or_file: str | os.PathLike, sets: Iterable[str] = ()) -> Target:
+    """Load, override (`key=value` strings, as --set) and validate a profile into a Target."""
+    path = find_profile(name_or_file)
+    raw = read_profile(path)
     origins: dict[str, str] = {}
     apply_sets(raw, sets, origins)
     return target_from_raw(raw, name=path.stem, source=str(path), origins=origins)

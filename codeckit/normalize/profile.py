@@ -5,17 +5,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 from dataclasses import asdict, dataclass
 from typing import Any, Iterable
 
 from ..errors import ConfigError
 from .rules import ClipRules, FilterRules, clip_rules, filter_rules
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 DEFAULT_PROFILE = "training-480p24"
 NORMALIZE_SECTIONS = ("filter", "clips")
@@ -44,13 +38,10 @@ def load_training_profile(name_or_file: str, sets: Iterable[str] = (),
                           clips: dict[str, Any] | None = None) -> TrainingProfile:
     """Load a profile by name or file; `sets` are `key=value` overrides (`filter.*` and `clips.*` keys are
     normalize's, the rest go to the profile loader); `clips` overrides fields of [clips] (the --clips option)."""
-    from ..profiles import apply_sets, find_profile, parse_value, target_from_raw
+    from ..profiles import apply_sets, find_profile, parse_value, read_profile, target_from_raw
 
     path = find_profile(name_or_file)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"is not valid TOML: {exc}", path=path) from None
+    raw = read_profile(path)
     ours: dict[str, dict] = {}
     for sec in NORMALIZE_SECTIONS:
         if sec in raw:
