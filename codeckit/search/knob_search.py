@@ -17,7 +17,7 @@ from ..ffmpeg import build_info, run_ffmpeg
 from ..probe import MediaInfo, probe
 from ..quality import QualitySettings, measure, model_for_size
 from .cache import SampleCache, entry_key, source_identity
-from .model import KnobGrid, monotone_search
+from .model import KnobGrid, MonotoneCurve, monotone_search
 from .samples import (EncodeRecipe, Span, encode_args, keyframe_interval_s, packet_profile, plan_samples,
                       sample_count, video_packets)
 
@@ -115,6 +115,7 @@ class SearchResult:
     encoder_args: list[str] = field(default_factory=list)   # the output args at knob_value
     wall_s: float = 0.0
     cpu_s: float = 0.0           # FFmpeg children's CPU seconds plus this process's
+    interpolated: bool = False   # knob_value lies between two probes: predicted from the curve through them
 
     @property
     def probes_count(self) -> int:
@@ -171,6 +172,26 @@ def _cap_bitrate(run_probe, probes: dict[int, "Probe"], best_u: int, grid: KnobG
         cheapest = min(probes, key=lambda u: probes[u].bitrate)
         return cheapest, f"no value in range keeps the bitrate under {cap / 1000:.0f} kb/s; the cheapest tried"
     return -w, f"capped by the maximum bitrate of {cap / 1000:.0f} kb/s ({why})"
+
+
+def _between_probes(probes: dict[int, Probe], best_u: int, target: float, prior: float,
+                    bitrate_prior: float) -> tuple[int, float, float, int] | None:
+    """The cheapest grid value between the failing probe just below `best_u` and `best_u` itself that the
+    curve through the probes predicts reaches `target`: the probes stop once one lands within the
+    tolerance, and the target usually lies inside that window, not at its top. Returns (u, predicted
+    VMAF, predicted bitrate, the failing probe's u), or None when no cheaper value is predicted to reach
+    it, or nothing failing was tried below `best_u`.
+    """
+    failing = [u for u, p in probes.items() if u < best_u and p.vmaf < target]
+    if not failing or best_u - max(failing) < 2:
+        return None
+    f = max(failing)
+    curve = MonotoneCurve({u: _y(p.vmaf) for u, p in probes.items()}, prior)
+    u = next((u for u in range(f + 1, best_u + 1) if curve(u) >= _y(target)), best_u)
+    if u == best_u:
+        return None
+    rate = MonotoneCurve({u_: math.log(max(p.bitrate, 1.0)) for u_, p in probes.items()}, bitrate_prior)
+    return u, VMAF_CEILING - math.exp(-curve(u)), math.exp(rate(u)), f
 
 
 def _num(x: float | None):
@@ -236,6 +257,7 @@ def search(source: str | Path, target_vmaf: float, *, encoder: str | Implementat
     store = SampleCache(None if cache is True else (cache if cache else None), enabled=bool(cache))
     src_id = source_identity(src, info.duration_s)
     fps = v.avg_fps or v.nominal_fps or 25.0
+    lead_s = 1.0 / fps
 
     probes: dict[int, Probe] = {}          # by grid position u
     workdir = Path(tempfile.mkdtemp(prefix="codeckit-search-"))
@@ -266,11 +288,18 @@ def search(source: str | Path, target_vmaf: float, *, encoder: str | Implementat
                                     path=src, stderr_tail=enc.stderr_tail)
             if span.whole:
                 q = measure(src, out, qs)
+                score, scored = q.score, q.frames
             else:
-                q = measure(src, out, qs, offset_s=-span.start_s, start_s=span.pre_roll_s,
-                            duration_s=span.duration_s)
+                # Scored from one frame before the span, whose score is dropped: libvmaf's motion feature
+                # is 0 on the first frame it sees, which lowers that frame's VMAF (by up to 0.2 on a 1 s
+                # sample), and a long encode has no such frame at that point.
+                lead = lead_s if span.pre_roll_s >= lead_s else 0.0
+                q = measure(src, out, qs, offset_s=-span.start_s, start_s=span.pre_roll_s - lead,
+                            duration_s=span.duration_s + lead)
+                values = q.per_frame["vmaf"][1:] if lead and q.frames > 1 else q.per_frame["vmaf"]
+                score, scored = sum(values) / len(values), len(values)
             r = SampleResult(start_s=span.start_s, duration_s=span.duration_s, bytes=nbytes, frames=frames,
-                             seconds=seconds or frames / fps, vmaf=q.score, scored_frames=q.frames,
+                             seconds=seconds or frames / fps, vmaf=score, scored_frames=scored,
                              encode_cpu_s=enc.cpu_s, score_cpu_s=q.cpu_s, wall_s=time.monotonic() - s0,
                              key_bytes=st.key_bytes, keyframes=st.keyframes)
             out.unlink(missing_ok=True)
@@ -315,6 +344,14 @@ def search(source: str | Path, target_vmaf: float, *, encoder: str | Implementat
         shutil.rmtree(workdir, ignore_errors=True)
 
     chosen = probes.get(best_u) if best_u is not None else None
+    predicted_vmaf = chosen.vmaf if chosen else None
+    predicted_bitrate = chosen.bitrate if chosen else None
+    between = _between_probes(probes, best_u, target_vmaf, prior,
+                              LOG_BITRATE_PER_QUALITY * dq * grid.step) if reached and not constrained else None
+    if between:
+        best_u, predicted_vmaf, predicted_bitrate, failing_u = between
+        reason += (f"; {knob.format(grid.knob(best_u))} lies between the probes at {knob.format(grid.knob(failing_u))} "
+                   f"and {knob.format(chosen.knob)}, where the curve through them reaches the target")
     k_best = grid.knob(best_u) if best_u is not None else None
     total_s = info.duration_s or v.duration_s
     ffmpeg_cpu_total = sum(p.cpu_s for p in probes.values())
@@ -322,12 +359,13 @@ def search(source: str | Path, target_vmaf: float, *, encoder: str | Implementat
         source=str(src), target_vmaf=float(target_vmaf), tolerance=float(tolerance), encoder=impl.name,
         codec=impl.codec, knob_option=knob.option.lstrip("-"), knob_value=_num(k_best),
         quality=round(knob.quality_for_value(k_best), 2) if k_best is not None else None,
-        predicted_vmaf=chosen.vmaf if chosen else None, predicted_bitrate=chosen.bitrate if chosen else None,
-        predicted_size_bytes=int(round(chosen.bitrate * total_s / 8)) if chosen and total_s else None,
+        predicted_vmaf=predicted_vmaf, predicted_bitrate=predicted_bitrate,
+        predicted_size_bytes=int(round(predicted_bitrate * total_s / 8)) if chosen and total_s else None,
         reached=bool(chosen and reached), reason=reason, constrained_by_bitrate=constrained,
         probes=list(probes.values()), probe_encodes=sum(1 for p in probes.values() if not p.cached),
         cached_probes=sum(1 for p in probes.values() if p.cached), samples=spans, full_pass=full,
         source_duration_s=total_s, speed=recipe.speed, bit_depth=recipe.bit_depth, filters=list(recipe.filters),
         model=model_name, subsample=subsample,
         encoder_args=recipe.output_args(k_best) if k_best is not None else [],
-        wall_s=time.monotonic() - started, cpu_s=ffmpeg_cpu_total + (time.process_time() - cpu0))
+        wall_s=time.monotonic() - started, cpu_s=ffmpeg_cpu_total + (time.process_time() - cpu0),
+        interpolated=between is not None)
