@@ -252,8 +252,9 @@ def plan_samples(info: MediaInfo, *, count: int | None = None, duration_s: float
     (golden-ratio offsets: a source made of repeating parts is not sampled at the same phase every time)
     and moved to a keyframe of the source within SNAP_S of that point when there is one: a seek there
     decodes nothing wasted (a sample between keyframes costs up to a GOP of decoding twice per probe).
-    Keyframes come from the packets, demuxed, not decoded (`profile`, read when not given). Every start is a frame's own time: a seek between two frames makes the sample's
-    timestamps and the scorer's disagree by a frame.
+    Keyframes come from the packets, demuxed, not decoded (`profile`, read when not given). Every start
+    is a frame's own time: a seek between two frames makes the sample's timestamps and the scorer's
+    disagree by a frame.
     """
     v = info.video[0]
     total = v.duration_s or info.duration_s
