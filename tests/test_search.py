@@ -67,6 +67,30 @@ def test_monotone_search_reports_an_unreachable_target():
     assert u is None and "misses" in why
 
 
+def test_a_noisy_search_aims_past_the_target_and_stops_on_a_close_bracket():
+    calls = []
+
+    def y(u):
+        calls.append(u)
+        return 0.1 * u - 3.0           # crosses 0 at u = 30
+
+    def search_(settle):
+        calls.clear()
+        return monotone_search(y, 0.0, 0, 100, first=50, prior_slope=0.1, window=0.01, max_evals=6, aim=0.15,
+                               settle=settle)
+    # everything tried passes: the next point aims cheaper than the boundary, closes the bracket, and a
+    # close enough bracket ends the search (the caller reads the boundary off the curve between them)
+    u, why, pts = search_(lambda yp, yf: yp - yf <= 2.5)
+    assert calls == [50, 29] and pts[29] < 0 and u == 50 and "bracket" in why
+    # a wider bracket than `settle` allows: the search goes on to the boundary itself
+    u, why, pts = search_(lambda yp, yf: yp - yf <= 1.0)
+    assert len(calls) > 2 and u == 30 and "bracket" not in why
+    # no aim, no settle: the plain search of exact evaluations
+    calls.clear()
+    u, _, _ = monotone_search(y, 0.0, 0, 100, first=50, prior_slope=0.1, window=0.01, max_evals=6)
+    assert u == 30 and calls[1] == 30
+
+
 def test_the_answer_lies_between_the_probes_where_the_curve_reaches_the_target():
     from codeckit.search.knob_search import Probe, _between_probes
 
@@ -213,6 +237,23 @@ def test_sampled_search_predicts_the_full_encode(bikes, cache_root, tmp_path):
     # Two seconds of samples cannot stand for ten seconds of bikes exactly (its VMAF swings by 8 from one
     # second to the next): a sanity bound here; bench/bench_search.py measures the accuracy.
     _check_full_encode(bikes, r, tmp_path, 3.0)
+
+
+def test_samples_encoded_from_decoded_windows_equal_samples_encoded_from_the_source(bikes):
+    class SeekingRecipe(EncodeRecipe):
+        decoded_windows = False
+    runs = {}
+    for name, cls in (("windows", EncodeRecipe), ("seeking", SeekingRecipe)):
+        recipe = cls(BY_NAME["libx264"], "faster", 8)
+        runs[name] = search(bikes, TARGET, recipe=recipe, samples=2, sample_duration_s=1.0, knob_range=(30, 30),
+                            cache=False)
+    w, s = runs["windows"].probes[0].samples, runs["seeking"].probes[0].samples
+    assert len(w) == len(s) == 2
+    assert all(x.window_cpu_s > 0 for x in w) and all(x.window_cpu_s == 0 for x in s)
+    # the same frames in, so the same bytes out and the same scores
+    assert [x.bytes for x in w] == [x.bytes for x in s]
+    assert [x.vmaf for x in w] == pytest.approx([x.vmaf for x in s], abs=1e-6)
+    assert all(x.scored_frames == y.scored_frames > 0 for x, y in zip(w, s))
 
 
 def test_cli_search_json(short_clip, cache_root, monkeypatch):

@@ -10,7 +10,7 @@ from pathlib import Path
 from ..codecs.capability import cache_dir
 
 # Bump when what a sample encode or its score means changes, so old entries are not trusted.
-CACHE_VERSION = 3
+CACHE_VERSION = 4
 
 
 def source_identity(path: str | Path, duration_s: float | None) -> dict:

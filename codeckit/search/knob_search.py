@@ -18,8 +18,8 @@ from ..probe import MediaInfo, probe
 from ..quality import QualitySettings, measure, model_for_size
 from .cache import SampleCache, entry_key, source_identity
 from .model import KnobGrid, MonotoneCurve, monotone_search
-from .samples import (EncodeRecipe, Span, encode_args, keyframe_interval_s, packet_profile, plan_samples,
-                      sample_count, video_packets)
+from .samples import (EncodeRecipe, Span, encode_args, extract_window, keyframe_interval_s, packet_profile,
+                      plan_samples, sample_count, video_packets, windows_fit)
 
 DEFAULT_TOLERANCE = 0.5          # VMAF points above the target that still count as a hit
 DEFAULT_MAX_PROBES = 6
@@ -38,6 +38,14 @@ LOG_BITRATE_PER_QUALITY = 0.045
 # The first probe: VMAF 93 is about the common quality 70 (each encoder's default); 2.5 quality points per VMAF.
 FIRST_GUESS_QUALITY_AT_93 = 70.0
 QUALITY_PER_VMAF = 2.5
+# Sampled searches (not the whole source): a probe's own error (about 0.9 VMAF for 6 one-second samples of
+# a 2-minute mix) is far larger than the curve's between two probes (in y, VMAF against x264 CRF is a
+# straight line within 0.02 over CRF 24.5-28.5 of full encodes), so a third probe inside a bracket buys
+# nothing but CPU. The search stops once a passing and a failing probe lie within BRACKET_VMAF of each
+# other, and the answer is read off the curve between them. While only one side is known the next probe
+# aims AIM_VMAF past the target, so it likely closes such a bracket instead of landing on the same side.
+BRACKET_VMAF = 5.0
+AIM_VMAF = 0.75
 
 
 @dataclass
@@ -55,6 +63,7 @@ class SampleResult:
     cached: bool = False
     key_bytes: int = 0           # of which keyframes (each sample starts with one)
     keyframes: int = 0
+    window_cpu_s: float = 0.0    # decoding the sample's frames from the source once (extract_window)
 
 
 def _bitrate(results: list[SampleResult], seconds: float, key_every_s: float | None) -> float:
@@ -157,6 +166,10 @@ def _y(vmaf: float) -> float:
     return -math.log(VMAF_CEILING - min(vmaf, 100.0))
 
 
+def _vmaf(y: float) -> float:
+    return VMAF_CEILING - math.exp(-y)
+
+
 def _cap_bitrate(run_probe, probes: dict[int, "Probe"], best_u: int, grid: KnobGrid, cap: float, prior: float,
                  budget: int) -> tuple[int, str]:
     """Move the answer to the best quality whose bitrate stays under `cap`.
@@ -191,7 +204,7 @@ def _between_probes(probes: dict[int, Probe], best_u: int, target: float, prior:
     if u == best_u:
         return None
     rate = MonotoneCurve({u_: math.log(max(p.bitrate, 1.0)) for u_, p in probes.items()}, bitrate_prior)
-    return u, VMAF_CEILING - math.exp(-curve(u)), math.exp(rate(u)), f
+    return u, _vmaf(curve(u)), math.exp(rate(u)), f
 
 
 def _num(x: float | None):
@@ -261,6 +274,17 @@ def search(source: str | Path, target_vmaf: float, *, encoder: str | Implementat
 
     probes: dict[int, Probe] = {}          # by grid position u
     workdir = Path(tempfile.mkdtemp(prefix="codeckit-search-"))
+    use_windows = not full and recipe.decoded_windows and windows_fit(info, spans, workdir)
+    windows: dict[int, tuple[Path, float]] = {}     # sample -> (its decoded frames, CPU spent decoding them)
+
+    def decoded(i: int, span: Span) -> tuple[Path, float]:
+        """The sample's frames decoded once, on first use; the CPU is counted once, by the first probe."""
+        if i in windows:
+            return windows[i][0], 0.0
+        path = workdir / f"w{i}.nut"
+        run = extract_window(src, span, v.index, path)
+        windows[i] = (path, run.cpu_s)
+        return windows[i]
 
     def run_probe(u: int) -> Probe:
         k = grid.knob(u)
@@ -279,7 +303,15 @@ def search(source: str | Path, target_vmaf: float, *, encoder: str | Implementat
                     print(f"codeckit: ignoring a search cache entry of another shape: {exc}", file=sys.stderr)
             out = workdir / f"k{k:g}-s{i}.mkv"
             s0 = time.monotonic()
-            enc = run_ffmpeg(encode_args(src, out, recipe, k, span, v.index), subject=src, loglevel="error",
+            window_cpu = 0.0
+            if use_windows:
+                # the sample's frames, decoded once: the encode reads them whole, the scorer from the pre-roll
+                ref, window_cpu = decoded(i, span)
+                args, ref_ss = encode_args(ref, out, recipe, k, Span(), 0), 0.0
+            else:
+                ref, ref_ss = src, span.start_s
+                args = encode_args(src, out, recipe, k, span, v.index)
+            enc = run_ffmpeg(args, subject=src, loglevel="error",
                              duration_s=span.encoded_s if not span.whole else info.duration_s)
             st = video_packets(out)
             nbytes, frames, seconds = st.bytes, st.frames, st.seconds
@@ -294,14 +326,14 @@ def search(source: str | Path, target_vmaf: float, *, encoder: str | Implementat
                 # is 0 on the first frame it sees, which lowers that frame's VMAF (by up to 0.2 on a 1 s
                 # sample), and a long encode has no such frame at that point.
                 lead = lead_s if span.pre_roll_s >= lead_s else 0.0
-                q = measure(src, out, qs, offset_s=-span.start_s, start_s=span.pre_roll_s - lead,
+                q = measure(ref, out, qs, offset_s=-ref_ss, start_s=span.pre_roll_s - lead,
                             duration_s=span.duration_s + lead)
                 values = q.per_frame["vmaf"][1:] if lead and q.frames > 1 else q.per_frame["vmaf"]
                 score, scored = sum(values) / len(values), len(values)
             r = SampleResult(start_s=span.start_s, duration_s=span.duration_s, bytes=nbytes, frames=frames,
                              seconds=seconds or frames / fps, vmaf=score, scored_frames=scored,
                              encode_cpu_s=enc.cpu_s, score_cpu_s=q.cpu_s, wall_s=time.monotonic() - s0,
-                             key_bytes=st.key_bytes, keyframes=st.keyframes)
+                             key_bytes=st.key_bytes, keyframes=st.keyframes, window_cpu_s=window_cpu)
             out.unlink(missing_ok=True)
             store.put(key, asdict(r))
             results.append(r)
@@ -311,7 +343,8 @@ def search(source: str | Path, target_vmaf: float, *, encoder: str | Implementat
         seconds = sum(r.seconds for r in results)
         p = Probe(knob=_num(k), vmaf=vm, bytes=nbytes, seconds=seconds,
                   bitrate=_bitrate(results, seconds, None if full else key_every_s),
-                  samples=results, cpu_s=sum(r.encode_cpu_s + r.score_cpu_s for r in results if not r.cached),
+                  samples=results,
+                  cpu_s=sum(r.window_cpu_s + r.encode_cpu_s + r.score_cpu_s for r in results if not r.cached),
                   wall_s=time.monotonic() - t0, cached=all(r.cached for r in results))
         probes[u] = p
         if on_probe:
@@ -326,9 +359,18 @@ def search(source: str | Path, target_vmaf: float, *, encoder: str | Implementat
     y_target = _y(target_vmaf)
     window = _y(min(100.0, target_vmaf + tolerance)) - y_target
 
+    if full:
+        aim, settle = 0.0, None        # exact probes: the search narrows down to neighbouring values
+    else:
+        aim = y_target - _y(target_vmaf - AIM_VMAF)
+
+        def settle(y_pass: float, y_fail: float) -> bool:
+            return _vmaf(y_pass) - _vmaf(y_fail) <= BRACKET_VMAF
+
     try:
         best_u, reason, _ = monotone_search(lambda u: _y(run_probe(u).vmaf), y_target, grid.u_lo, grid.u_hi,
-                                            grid.clamp(grid.u(k0)), prior, window, max_probes)
+                                            grid.clamp(grid.u(k0)), prior, window, max_probes, aim=aim,
+                                            settle=settle)
         reached = best_u is not None
         if best_u is None:
             # out of reach: the best quality tried is the answer

@@ -87,7 +87,9 @@ class MonotoneCurve:
 
 def monotone_search(evaluate: Callable[[int], float], target: float, lo: int, hi: int, first: int,
                     prior_slope: float, window: float, max_evals: int,
-                    known: dict[int, float] | None = None) -> tuple[int | None, str, dict[int, float]]:
+                    known: dict[int, float] | None = None, aim: float = 0.0,
+                    settle: Callable[[float, float], bool] | None = None
+                    ) -> tuple[int | None, str, dict[int, float]]:
     """The smallest integer u in [lo, hi] with y(u) >= target, for a non-decreasing y that costs one
     `evaluate` to learn at a point.
 
@@ -96,6 +98,12 @@ def monotone_search(evaluate: Callable[[int], float], target: float, lo: int, hi
     lands in [target, target + window] and the model says the next cheaper u would miss; when the
     passing and failing points are neighbours; when the model predicts nothing cheaper than the best
     passing point reaches the target; at the ends of the range; or after `max_evals`.
+
+    For noisy evaluations, where a point's own error outweighs the curve's between two points:
+    `settle(y_pass, y_fail)` says whether the closest passing and failing points are near enough for the
+    curve between them to place the boundary, and the search stops there (the caller interpolates); `aim`
+    moves the aim past the target while only one side is known (cheaper when everything tried passes,
+    better when everything fails), so that the next point is likely to close a bracket.
     Returns (u or None when nothing reached the target, why, points).
     """
     pts: dict[int, float] = dict(known or {})
@@ -121,7 +129,10 @@ def monotone_search(evaluate: Callable[[int], float], target: float, lo: int, hi
             if p is None and a > b:
                 return None, "even the best value in range misses the target", pts
             curve = MonotoneCurve(pts, prior_slope)
-            candidate = next((u for u in range(a, b + 1) if curve(u) >= target), None)
+            aim_at = target if p is not None and f is not None else target - aim if p is not None else target + aim
+            candidate = next((u for u in range(a, b + 1) if curve(u) >= aim_at), None)
+            if candidate is None and aim_at != target:
+                candidate = next((u for u in range(a, b + 1) if curve(u) >= target), None)
             if candidate is None:
                 if p is not None:
                     return p, "the model predicts nothing cheaper reaches the target", pts
@@ -134,6 +145,9 @@ def monotone_search(evaluate: Callable[[int], float], target: float, lo: int, hi
         if target <= y <= target + window and (candidate == lo or candidate - 1 in pts or
                                                MonotoneCurve(pts, prior_slope)(candidate - 1) < target):
             return candidate, "a probe landed within the tolerance", pts
+        p, f = bracket()
+        if settle is not None and p is not None and f is not None and p - f >= 2 and settle(pts[p], pts[f]):
+            return p, "the probes bracket the target closely enough for the curve between them to place it", pts
         candidate = None
 
 

@@ -57,6 +57,11 @@ class PlanRecipe(EncodeRecipe):
         return plan(self.info, self.target, output, knob_value=knob, force_encode=True, threads=self.threads,
                     capabilities=self.capabilities)
 
+    # The plan maps the source's own stream index, and its filters may read what raw frames do not carry
+    # (field order for deinterlacing, transfer characteristics for tone mapping): its samples seek in the
+    # source itself.
+    decoded_windows = False
+
     def sample_args(self, source, output, knob, span: Span, video_index, container: str = "matroska") -> list[str]:
         job = self.job(knob)
         args = ["-y", *job.global_args, *job.input_options, *_seek_args(span), *input_args(source)]
