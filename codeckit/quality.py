@@ -157,6 +157,7 @@ class Alignment:
     reference_start_s: float
     distorted_start_s: float
     duration_s: float | None          # what was compared (None: to the end)
+    retagged: list[str] = field(default_factory=list)   # e.g. ["reference matrix unknown -> bt709 (label only)"]
 
 
 @dataclass
@@ -249,6 +250,8 @@ class _Video:
     vfr: bool
     pix_fmt: str | None
     duration_s: float | None
+    color_space: str = "unknown"     # the YUV matrix tag (probe's names, which are FFmpeg's)
+    color_range: str = "unknown"
 
 
 def _video_of(path: str | Path, role: str) -> _Video:
@@ -270,7 +273,7 @@ def _probe_video(p: Path, size: int, mtime_ns: int, role: str) -> _Video:
     fps_text = v.avg_fps_fraction if not v.vfr else (v.nominal_fps_fraction or v.avg_fps_fraction)
     fps = Fraction(fps_text) if fps_text else None
     return _Video(path=p, index=v.index, width=w, height=h, sar=v.sar, fps=fps, vfr=v.vfr, pix_fmt=v.pix_fmt,
-                  duration_s=v.duration_s or info.duration_s)
+                  duration_s=v.duration_s or info.duration_s, color_space=v.color_space, color_range=v.color_range)
 
 
 def _format_facts(pix_fmt: str | None) -> tuple[str, int]:
@@ -351,8 +354,12 @@ def _plan(ref: _Video, dist: _Video, s: QualitySettings, workdir: Path) -> _Plan
         if ref_left <= 0 or dist_left <= 0:
             raise QualityError("nothing to compare after the start/offset", path=dist.path)
 
-    def open_input(v: _Video, ss: float, t: float | None):
+    def open_input(v: _Video, ss: float, t: float | None, same_file: bool = False):
         kw = {"protocol_whitelist": "file"}
+        if same_file:
+            # a file against itself: ffmpeg-python would merge two identical inputs into one node and then
+            # refuse the graph; a (harmless) different queue size keeps them two inputs
+            kw["thread_queue_size"] = 16
         if ss > 0:
             kw["ss"] = f"{ss:.6f}"
         if t is not None:
@@ -365,10 +372,27 @@ def _plan(ref: _Video, dist: _Video, s: QualitySettings, workdir: Path) -> _Plan
     if ref_left is not None and dist_left is not None and dist_left > ref_left:
         dist_t = ref_left
     d = open_input(dist, dist_ss, dist_t)
-    r = open_input(ref, ref_ss, s.duration_s)
+    r = open_input(ref, ref_ss, s.duration_s, same_file=ref.path == dist.path)
     # Both start at zero, whatever their containers' start times or edit lists say.
     d = d.filter("setpts", expr="PTS-STARTPTS")
     r = r.filter("setpts", expr="PTS-STARTPTS")
+
+    # libvmaf's two inputs must agree on the YUV matrix and range tags, and FFmpeg converts one side to the
+    # other's when they differ: a matrix through RGB. A side tagged "unknown" is not in another matrix, it
+    # is unlabelled: it takes the other side's label instead of a conversion. (An untagged 10-bit encode
+    # against its BT.709-tagged source lost 4.7 VMAF to that round trip; so does a raw `ffmpeg -lavfi
+    # libvmaf`.) Two different known tags are a real difference and are converted as FFmpeg does.
+    retagged: list[str] = []
+    for what, option, rv, dv in (("matrix", "colorspace", ref.color_space, dist.color_space),
+                                 ("range", "range", ref.color_range, dist.color_range)):
+        if rv == dv or (what == "range" and "pc" in (rv, dv)):
+            continue                 # an unknown range means limited (tv): against full range it is converted
+        if dv == "unknown":
+            d = d.filter("setparams", **{option: rv})
+            retagged.append(f"distorted {what} unknown -> {rv} (label only)")
+        elif rv == "unknown":
+            r = r.filter("setparams", **{option: dv})
+            retagged.append(f"reference {what} unknown -> {dv} (label only)")
 
     fps_converted = False
     if ref.fps and (ref.vfr or dist.vfr or dist.fps is None or
@@ -431,7 +455,7 @@ def _plan(ref: _Video, dist: _Video, s: QualitySettings, workdir: Path) -> _Plan
         reference_size=(ref.width, ref.height), distorted_size=(dist.width, dist.height), compared_size=target,
         scaled=scaled, reference_fps=_fps_text(ref.fps), distorted_fps=_fps_text(dist.fps),
         fps_converted=fps_converted, pix_fmt=pix_fmt, reference_start_s=ref_ss, distorted_start_s=dist_ss,
-        duration_s=s.duration_s)
+        duration_s=s.duration_s, retagged=retagged)
     return _Plan(args=args, alignment=alignment, models=models, log_path=log_path, xpsnr_path=xpsnr_path,
                  expected_duration_s=expected)
 

@@ -47,6 +47,10 @@ def pairs(carphone_pair, tmp_path_factory):
         "ten_bit": _derive(ref, d / "ten.mkv", *x264, "-crf", "28", "-pix_fmt", "yuv420p10le"),
         "short": _derive(ref, d / "short.mp4", "-t", "2", *x264, "-crf", "26"),
         "late": _derive(ref, d / "late.mp4", "-ss", "1", *x264, "-crf", "18"),
+        # the same pixels twice (lossless), the copy's stream tagged BT.709 (matrix) without touching them
+        "lossless": _derive(ref, d / "lossless.mkv", *x264, "-qp", "0"),
+        "bt709": _derive(d / "lossless.mkv", d / "bt709.mkv", "-c:v", "copy", "-bsf:v",
+                         "h264_metadata=colour_primaries=2:transfer_characteristics=2:matrix_coefficients=1"),
         "dir": d,
     }
 
@@ -120,6 +124,17 @@ def test_ten_bit_distorted_is_compared_in_ten_bit(carphone_pair, pairs, tmp_path
     assert r.score == pytest.approx(raw, abs=0.01)
     assert libvmaf_pix_fmt("yuv422p10le", "yuv420p") == "yuv422p10le"
     assert libvmaf_pix_fmt("nv12", "p010le") == "yuv420p10le"
+
+
+def test_an_untagged_side_takes_the_other_sides_matrix_instead_of_a_conversion(pairs, tmp_path):
+    same = measure(pairs["lossless"], pairs["lossless"])
+    tagged = measure(pairs["lossless"], pairs["bt709"])
+    assert tagged.score == pytest.approx(same.score, abs=0.01)
+    assert tagged.alignment.retagged == ["reference matrix unknown -> bt709 (label only)"]
+    assert same.alignment.retagged == []
+    # FFmpeg on its own converts the untagged side to BT.709 through RGB: the same pixels then score lower
+    raw = raw_vmaf(pairs["bt709"], pairs["lossless"], "[0:v][1:v]libvmaf=log_fmt=json:log_path=LOG", tmp_path)
+    assert raw < same.score - 1.0
 
 
 def test_millisecond_timestamps_pair_frame_for_frame(carphone_pair, pairs, tmp_path):

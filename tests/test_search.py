@@ -256,6 +256,22 @@ def test_samples_encoded_from_decoded_windows_equal_samples_encoded_from_the_sou
     assert all(x.scored_frames == y.scored_frames > 0 for x, y in zip(w, s))
 
 
+def test_decoded_windows_only_where_raw_video_keeps_what_the_encode_reads(bikes, tmp_path):
+    from codeckit.search.samples import windows_usable
+    made = {}
+    for name, args in (("full-range", ["-pix_fmt", "yuvj420p"]), ("interlaced", ["-flags", "+ildct+ilme"])):
+        made[name] = tmp_path / f"{name}.mp4"
+        run_ffmpeg(["-y", "-i", f"file:{bikes}", "-t", "1", "-c:v", "libx264", "-preset", "ultrafast", *args, "-an",
+                    f"file:{made[name]}"], loglevel="error")
+    spans = [Span(0.0, 0.25, 0.25, 0.25)]
+    assert windows_usable(probe(bikes), spans, tmp_path)
+    # raw video in NUT drops the range and the field order: those sources seek in the source instead
+    assert probe(made["full-range"]).video[0].color_range == "pc" and probe(made["interlaced"]).video[0].interlaced
+    assert not windows_usable(probe(made["full-range"]), spans, tmp_path)
+    assert not windows_usable(probe(made["interlaced"]), spans, tmp_path)
+    assert not windows_usable(probe(bikes), [Span()], tmp_path)
+
+
 def test_cli_search_json(short_clip, cache_root, monkeypatch):
     from click.testing import CliRunner
 

@@ -19,7 +19,7 @@ from ..quality import QualitySettings, measure, model_for_size
 from .cache import SampleCache, entry_key, source_identity
 from .model import KnobGrid, MonotoneCurve, monotone_search
 from .samples import (EncodeRecipe, Span, encode_args, extract_window, keyframe_interval_s, packet_profile,
-                      plan_samples, sample_count, video_packets, windows_fit)
+                      plan_samples, sample_count, video_packets, window_input_options, windows_usable)
 
 DEFAULT_TOLERANCE = 0.5          # VMAF points above the target that still count as a hit
 DEFAULT_MAX_PROBES = 6
@@ -274,7 +274,8 @@ def search(source: str | Path, target_vmaf: float, *, encoder: str | Implementat
 
     probes: dict[int, Probe] = {}          # by grid position u
     workdir = Path(tempfile.mkdtemp(prefix="codeckit-search-"))
-    use_windows = not full and recipe.decoded_windows and windows_fit(info, spans, workdir)
+    use_windows = not full and recipe.decoded_windows and windows_usable(info, spans, workdir)
+    window_options = window_input_options(info) if use_windows else []
     windows: dict[int, tuple[Path, float]] = {}     # sample -> (its decoded frames, CPU spent decoding them)
 
     def decoded(i: int, span: Span) -> tuple[Path, float]:
@@ -307,7 +308,7 @@ def search(source: str | Path, target_vmaf: float, *, encoder: str | Implementat
             if use_windows:
                 # the sample's frames, decoded once: the encode reads them whole, the scorer from the pre-roll
                 ref, window_cpu = decoded(i, span)
-                args, ref_ss = encode_args(ref, out, recipe, k, Span(), 0), 0.0
+                args, ref_ss = encode_args(ref, out, recipe, k, Span(), 0, input_options=window_options), 0.0
             else:
                 ref, ref_ss = src, span.start_s
                 args = encode_args(src, out, recipe, k, span, v.index)

@@ -62,9 +62,10 @@ class PlanRecipe(EncodeRecipe):
     # source itself.
     decoded_windows = False
 
-    def sample_args(self, source, output, knob, span: Span, video_index, container: str = "matroska") -> list[str]:
+    def sample_args(self, source, output, knob, span: Span, video_index, container: str = "matroska",
+                    input_options=()) -> list[str]:
         job = self.job(knob)
-        args = ["-y", *job.global_args, *job.input_options, *_seek_args(span), *input_args(source)]
+        args = ["-y", *job.global_args, *job.input_options, *_seek_args(span), *input_options, *input_args(source)]
         if job.filter_graph:
             args += ["-filter_complex", job.filter_graph]
         return args + _without_tags(job.video_args) + [*_VIDEO_ONLY, "-f", container, input_url(output)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -65,10 +66,12 @@ class EncodeRecipe:
         return self.args_at(knob).output_args + list(self.extra_output_args)
 
     def sample_args(self, source: str | Path, output: str | Path, knob: int, span: "Span",
-                    video_index: int | None, container: str = "matroska") -> list[str]:
-        """FFmpeg's arguments for a video-only encode of `span` of `source` at `knob`."""
+                    video_index: int | None, container: str = "matroska", input_options: Sequence[str] = ()
+                    ) -> list[str]:
+        """FFmpeg's arguments for a video-only encode of `span` of `source` at `knob` (`input_options`
+        go before its -i)."""
         a = self.args_at(knob)
-        args = ["-y", *a.global_args, *_seek_args(span), *input_args(source)]
+        args = ["-y", *a.global_args, *_seek_args(span), *input_options, *input_args(source)]
         args += ["-map", f"0:{video_index}" if video_index is not None else "0:v:0"]
         vf = self.video_filter(a)
         if vf:
@@ -143,11 +146,16 @@ def raw_frame_bytes(width: int, height: int, pix_fmt: str | None) -> int | None:
     return sum(p.buffer_size for p in frame.planes)
 
 
-def windows_fit(info: MediaInfo, spans: list[Span], folder: str | Path) -> bool:
-    """Whether the decoded windows of `spans` fit under WINDOWS_MAX_BYTES and in half of `folder`'s free space."""
+def windows_usable(info: MediaInfo, spans: list[Span], folder: str | Path) -> bool:
+    """Whether the samples of `spans` may be encoded from decoded windows (extract_window): raw video in NUT
+    keeps the frames, their timestamps and the SAR, but not the color range nor the field order, so a
+    full-range (or yuvj) source and an interlaced one seek in the source instead, and so does one whose
+    windows would not fit under WINDOWS_MAX_BYTES and in half of `folder`'s free space."""
     import shutil
     v = info.video[0]
     if not v.width or not v.height or any(s_.whole for s_ in spans):
+        return False
+    if v.interlaced or v.color_range == "pc" or (v.pix_fmt or "").startswith("yuvj"):
         return False
     per_frame = raw_frame_bytes(v.width, v.height, v.pix_fmt)
     if not per_frame:
@@ -159,6 +167,18 @@ def windows_fit(info: MediaInfo, spans: list[Span], folder: str | Path) -> bool:
     except OSError:
         return False
     return total <= min(WINDOWS_MAX_BYTES, free // 2)
+
+
+def window_input_options(info: MediaInfo) -> list[str]:
+    """What reading a window needs told that NUT does not keep: the source's color tags (an encoder writes
+    them into its stream, and a color-aware filter reads them)."""
+    v = info.video[0]
+    out = []
+    for option, value in (("-color_primaries", v.color_primaries), ("-color_trc", v.color_transfer),
+                          ("-colorspace", v.color_space)):
+        if value and value not in ("unknown", "reserved"):
+            out += [option, value]
+    return out
 
 
 def extract_window(source: str | Path, span: Span, video_index: int | None, output: str | Path) -> RunResult:
@@ -174,10 +194,11 @@ def extract_window(source: str | Path, span: Span, video_index: int | None, outp
 
 
 def encode_args(source: str | Path, output: str | Path, recipe: EncodeRecipe, knob: int, span: Span = Span(),
-                video_index: int | None = None, container: str = "matroska") -> list[str]:
+                video_index: int | None = None, container: str = "matroska", input_options: Sequence[str] = ()
+                ) -> list[str]:
     """The FFmpeg arguments of a video-only encode of `span` of `source` at `knob` (what a probe runs,
     and, with the whole span, the full encode its prediction is for)."""
-    return recipe.sample_args(source, output, knob, span, video_index, container)
+    return recipe.sample_args(source, output, knob, span, video_index, container, input_options)
 
 
 def encode_at(source: str | Path, output: str | Path, recipe: EncodeRecipe, knob: int, *,
