@@ -11,6 +11,12 @@ from . import cli
 from .common import console, err_console, fmt_bitrate, fmt_bytes, print_json
 
 
+def _ordinal(n: int) -> str:
+    """2nd, 3rd, 5th, 11th, 21st."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
 def _bitrate(text: str | None) -> float | None:
     if text is None:
         return None
@@ -107,7 +113,7 @@ def _table(r: SearchResult) -> Table:
     where = "the whole source" if r.full_pass else \
         f"{len(r.samples)} samples of {r.samples[0].duration_s:g} s at " + \
         ", ".join(f"{s.start_s:.1f}" for s in r.samples) + " s"
-    t.add_row("scored on", f"{where}, {r.model}" + (f", every {r.subsample} frames" if r.subsample > 1 else ""))
+    t.add_row("scored on", f"{where}, {r.model}" + (f", every {_ordinal(r.subsample)} frame" if r.subsample > 1 else ""))
     t.add_row("time", f"{r.wall_s:.1f} s wall, {r.cpu_s:.1f} s CPU")
     t.add_row("why here", r.reason)
     t.add_row("encoder args", " ".join(r.encoder_args))
