@@ -57,8 +57,10 @@ class PlanRecipe(EncodeRecipe):
         return plan(self.info, self.target, output, knob_value=knob, force_encode=True, threads=self.threads,
                     capabilities=self.capabilities)
 
-    # The plan maps the source's own stream index, and its filters may read what raw frames do not carry
-    # (field order for deinterlacing, transfer characteristics for tone mapping): its samples seek in the
+    # The plan maps the source's own stream index and rotates by the source's display matrix (which the
+    # windows' extraction would already have applied), its filters may read what raw frames do not carry
+    # (field order for deinterlacing, HDR metadata for tone mapping), and a batch runs several searches at
+    # once, each of whose windows would take ~0.8 GB of temporary space at 1080p: its samples seek in the
     # source itself.
     decoded_windows = False
 
