@@ -129,7 +129,12 @@ def monotone_search(evaluate: Callable[[int], float], target: float, lo: int, hi
             if p is None and a > b:
                 return None, "even the best value in range misses the target", pts
             curve = MonotoneCurve(pts, prior_slope)
-            aim_at = target if p is not None and f is not None else target - aim if p is not None else target + aim
+            if p is not None and f is not None:
+                aim_at = target
+            elif p is not None:
+                aim_at = target - aim       # everything tried passes: aim cheaper
+            else:
+                aim_at = target + aim       # everything tried fails: aim better
             candidate = next((u for u in range(a, b + 1) if curve(u) >= aim_at), None)
             if candidate is None and aim_at != target:
                 candidate = next((u for u in range(a, b + 1) if curve(u) >= target), None)

@@ -72,7 +72,7 @@ class EncodeRecipe:
         go before its -i)."""
         a = self.args_at(knob)
         args = ["-y", *a.global_args, *_seek_args(span), *input_options, *input_args(source)]
-        args += ["-map", f"0:{video_index}" if video_index is not None else "0:v:0"]
+        args += _map_video(video_index)
         vf = self.video_filter(a)
         if vf:
             args += ["-vf", vf]
@@ -95,6 +95,10 @@ class EncodeRecipe:
 
 
 _VIDEO_ONLY = ("-an", "-sn", "-dn", "-map_metadata", "-1")
+
+
+def _map_video(video_index: int | None) -> list[str]:
+    return ["-map", f"0:{video_index}" if video_index is not None else "0:v:0"]
 
 
 def _seek_args(span: "Span") -> list[str]:
@@ -187,8 +191,7 @@ def extract_window(source: str | Path, span: Span, video_index: int | None, outp
     source and decoding it again: at 1080p that decoding was about a quarter of a probe's CPU (the seek
     decodes from the keyframe before the sample, and the encode and the scorer each did it). The seek is
     the one a direct sample encode makes, so the frames are the same."""
-    args = ["-y", *_seek_args(span), *input_args(source),
-            "-map", f"0:{video_index}" if video_index is not None else "0:v:0",
+    args = ["-y", *_seek_args(span), *input_args(source), *_map_video(video_index),
             "-c:v", "rawvideo", *_VIDEO_ONLY, "-f", "nut", input_url(output)]
     return run_ffmpeg(args, subject=source, loglevel="error", duration_s=span.encoded_s)
 
