@@ -11,6 +11,7 @@ import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -352,12 +353,14 @@ def _run(run: _Run, on_event, on_planned, cancel) -> TranscodeReport:
     batch_items = run.skipped + [_batch_item(p, run.opts) for p in pending]
     if on_planned is not None:
         on_planned(len(pending), sum(b.weight for b in batch_items if b.skip is None))
-    # local items run in threads: FFmpeg does the work in child processes, and progress reaches the display
-    with engine(run.opts.backend, run.opts.address, jobs, local="threads") as eng:
-        batch = run_batch(batch_items, _work, jobs=jobs, backend=eng.batch_backend, journal=run.journal,
-                          on_event=on_event, cancel=cancel)
+    # local items run in threads (FFmpeg does the work in child processes, and progress reaches the display);
+    # a rerun with nothing left to do starts no cluster
+    where = engine(run.opts.backend, run.opts.address, jobs, local="threads") if pending else nullcontext()
+    with where as eng:
+        batch = run_batch(batch_items, _work, jobs=jobs, backend=eng.batch_backend if eng else "threads",
+                          journal=run.journal, on_event=on_event, cancel=cancel)
     return run.report(_item_reports(pending, batch), jobs, threads, interrupted=batch.interrupted,
-                      cleaned=run.cleaned, engine=eng.describe())
+                      cleaned=run.cleaned, engine=eng.describe() if eng else None)
 
 
 def _skip_reason(dst: Path, key: str, journal: Journal, made: dict[str, str], opts: TranscodeOptions) -> str | None:
