@@ -291,38 +291,26 @@ def auto_jobs(n_items: int, *, threads_per_item: int = 1, cores: int | None = No
 
 def _run_one(work: Callable, item: BatchItem, ctx: ItemContext) -> ItemOutcome:
     start = time.monotonic()
+
+    def outcome(state: str, **kw) -> ItemOutcome:
+        return ItemOutcome(item.key, item.label, state, wall_s=time.monotonic() - start, **kw)
     if ctx._emit is not None:
         ctx._emit(BatchEvent("start", item))
     try:
         ctx.check_cancelled()
-        result = work(item.payload, ctx)
-        return ItemOutcome(item.key, item.label, "done", result=result, wall_s=time.monotonic() - start)
-    except Cancelled:
-        return ItemOutcome(item.key, item.label, "interrupted", error="interrupted",
-                           wall_s=time.monotonic() - start)
-    except KeyboardInterrupt:
-        # the sequential backend runs items in the main thread, where Ctrl-C lands
-        if ctx.cancel_event is not None:
-            ctx.cancel_event.set()
-        return ItemOutcome(item.key, item.label, "interrupted", error="interrupted",
-                           wall_s=time.monotonic() - start)
+        return outcome("done", result=work(item.payload, ctx))
+    except (Cancelled, KeyboardInterrupt) as exc:
+        if isinstance(exc, KeyboardInterrupt) and ctx.cancel_event is not None:
+            ctx.cancel_event.set()   # the sequential backend runs items in the main thread, where Ctrl-C lands
+        return outcome("interrupted", error="interrupted")
     except CodeckitError as exc:
         if ctx.cancelled:  # a run cut short by the stop request is unfinished, not failed
-            return ItemOutcome(item.key, item.label, "interrupted", error="interrupted",
-                               wall_s=time.monotonic() - start)
-        return ItemOutcome(item.key, item.label, "failed", error=exc.message if exc.path else str(exc),
-                           error_type=type(exc).__name__, wall_s=time.monotonic() - start,
-                           stderr_tail=exc.stderr_tail)
+            return outcome("interrupted", error="interrupted")
+        return outcome("failed", error=exc.message if exc.path else str(exc), error_type=type(exc).__name__,
+                       stderr_tail=exc.stderr_tail)
     except Exception as exc:  # a bug, not a user mistake: keep the traceback for --verbose
-        return ItemOutcome(item.key, item.label, "failed", error=f"unexpected error: {type(exc).__name__}: {exc}",
-                           error_type=type(exc).__name__, traceback=traceback.format_exc(),
-                           wall_s=time.monotonic() - start)
-
-
-def _run_local(work: Callable, item: BatchItem, ctx: ItemContext, finish: Callable) -> str:
-    """In this process: the worker records its own outcome, so nothing is lost if the parent stops waiting."""
-    finish(item, _run_one(work, item, ctx))
-    return item.key
+        return outcome("failed", error=f"unexpected error: {type(exc).__name__}: {exc}",
+                       error_type=type(exc).__name__, traceback=traceback.format_exc())
 
 
 def run_batch(items: Iterable[BatchItem], work: Callable[[Any, ItemContext], Any], *, jobs: int = 1,
@@ -374,8 +362,7 @@ class _Batch:
         self.cancel = cancel
         self.local = local                    # in this process: workers record their own outcomes
         self.outcomes: list[ItemOutcome] = []
-        self.active: dict[str, BatchItem] = {}
-        self.by_key: dict[str, BatchItem] = {}
+        self.active: dict[str, BatchItem] = {}    # started, not finished
         self.lock = threading.Condition()
 
     def skipped(self, item: BatchItem) -> bool:
@@ -410,7 +397,6 @@ class _Batch:
     def tasks(self, chunk: list[BatchItem]):
         """joblib's tasks for `chunk`, each journaled as started when joblib takes it; none after a stop."""
         from joblib import delayed
-
         for item in chunk:
             if self.cancel.is_set():
                 return
@@ -419,20 +405,23 @@ class _Batch:
             with self.lock:
                 self.active[item.key] = item
             if self.local:
-                yield delayed(_run_local)(self.work, item, ItemContext(item, self.emit, self.cancel), self.finish)
+                yield delayed(self.run_here)(item)
             else:
                 self.emit(BatchEvent("start", item))
                 yield delayed(_run_one)(self.work, item, ItemContext())
 
+    def run_here(self, item: BatchItem) -> str:
+        """In this process: the worker records its own outcome, so nothing is lost if the parent stops waiting."""
+        self.finish(item, _run_one(self.work, item, ItemContext(item, self.emit, self.cancel)))
+        return item.key
+
     def collect(self, results: Iterable[ItemOutcome]) -> None:
         for out in results:
             if not self.local:   # local workers have recorded theirs already
-                self.finish(self.by_key[out.key], out)
+                self.finish(self.active[out.key], out)
 
     def run(self, to_run: list[BatchItem], joblib_backend: str, jobs: int) -> None:
         from joblib import Parallel, parallel_config
-
-        self.by_key = {item.key: item for item in to_run}
         with parallel_config(backend=joblib_backend, n_jobs=min(jobs, len(to_run))):
             try:
                 self.collect(Parallel(return_as=_generator_mode(), pre_dispatch="n_jobs")(self.tasks(to_run)))
@@ -449,8 +438,7 @@ class _Batch:
                     self.collect(Parallel(return_as="list")(self.tasks(to_run[i:i + wave])))
 
     def stop_running(self) -> None:
-        """After a stop: give running items time to stop and clean up (joblib does not wait for its threads
-        when it aborts), then record those still running as interrupted."""
+        """Give running items time to stop and clean up (joblib does not wait for its threads when it aborts)."""
         deadline = time.monotonic() + 30
         with self.lock:
             while self.active and self.local and time.monotonic() < deadline:
