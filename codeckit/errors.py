@@ -75,6 +75,15 @@ class FFmpegError(CodeckitError):
         return {**super().to_dict(), "detail": self.detail, "returncode": self.returncode}
 
 
+def failure_line(exc: CodeckitError) -> str:
+    """The failure in one line, for a verdict or a fallback reason: FFmpeg's own error line when FFmpeg
+    reported one (not our "FFmpeg failed: " around it), else our message (a timeout, a signal, an
+    interrupt, no binary), which says more than FFmpeg's last words."""
+    if isinstance(exc, FFmpegError) and exc.code == "ffmpeg_failed" and exc.detail:
+        return exc.detail
+    return exc.message
+
+
 class FFmpegTimeout(FFmpegError):
     """An FFmpeg run was stopped after its timeout."""
     code = "timeout"

@@ -12,8 +12,8 @@ import sys
 import pytest
 
 from codeckit import errors
-from codeckit.codecs.capability import CACHE_ENV, _failure_line, cache_path
-from codeckit.errors import CodeckitError, FFmpegError, FFmpegTimeout, ProbeError, UnsafeInput
+from codeckit.codecs.capability import CACHE_ENV, cache_path
+from codeckit.errors import CodeckitError, FFmpegError, FFmpegTimeout, ProbeError, UnsafeInput, failure_line
 from codeckit.ffmpeg import build_info, check_local_input, input_args, run_ffmpeg
 from codeckit.fileio import atomic_open, atomic_path, atomic_write_bytes, atomic_write_text
 
@@ -90,13 +90,13 @@ def test_a_timeout_is_its_own_code():
     assert err.value.message == "FFmpeg stopped after the 0.5 s timeout"
 
 
-def test_a_capability_verdict_quotes_ffmpegs_line_without_our_prefix(tmp_path):
+def test_the_failure_line_is_ffmpegs_own_line_without_our_prefix(tmp_path):
     with pytest.raises(FFmpegError) as err:
         run_ffmpeg([*input_args(tmp_path / "gone.mp4"), "-f", "null", "-"])
-    assert _failure_line(err.value) == err.value.detail
+    assert failure_line(err.value) == err.value.detail
     timeout = FFmpegTimeout("FFmpeg stopped after the 60 s timeout", detail="[x] last words", returncode=-9)
-    assert _failure_line(timeout) == timeout.message
-    assert _failure_line(errors.FFmpegNotFound("cannot run FFmpeg")) == "cannot run FFmpeg"
+    assert failure_line(timeout) == timeout.message
+    assert failure_line(errors.FFmpegNotFound("cannot run FFmpeg")) == "cannot run FFmpeg"
 
 
 def test_inputs_refused_before_ffmpeg_say_why_in_the_code(tmp_path):

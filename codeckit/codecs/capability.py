@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..errors import CodeckitError, FFmpegError
+from ..errors import CodeckitError, failure_line
 from ..fileio import atomic_write_text
 from ..ffmpeg import FFmpegBuild, build_info, run_ffmpeg
 from .table import IMPLEMENTATIONS, Implementation, encoder_args
@@ -84,7 +84,7 @@ def check_implementation(impl: Implementation, build: FFmpegBuild) -> Capability
         run_ffmpeg(test_encode_args(impl), subject=f"test encode with {impl.name}", timeout=TEST_TIMEOUT_S,
                    exe=build.path, loglevel="error")
     except CodeckitError as exc:
-        line = _failure_line(exc)
+        line = failure_line(exc)
         low = (exc.stderr_tail or line).lower()
         if impl.hardware and any(h in low for h in _NO_DEVICE_HINTS):
             reason = f"no device: {line}"
@@ -92,14 +92,6 @@ def check_implementation(impl: Implementation, build: FFmpegBuild) -> Capability
             reason = f"test encode failed: {line}"
         return Capability(impl.name, impl.codec, impl.kind, False, reason, time.monotonic() - start)
     return Capability(impl.name, impl.codec, impl.kind, True, "ok", time.monotonic() - start)
-
-
-def _failure_line(exc: CodeckitError) -> str:
-    """What a failed test encode's verdict quotes: FFmpeg's own error line when it reported one, else our
-    message (a timeout, a signal, an interrupt, no binary), which says more than FFmpeg's last words."""
-    if isinstance(exc, FFmpegError) and exc.code == "ffmpeg_failed" and exc.detail:
-        return exc.detail
-    return exc.message
 
 
 def probe_capabilities(*, refresh: bool = False, build: FFmpegBuild | None = None,
