@@ -48,9 +48,10 @@ def default_jobs() -> int:
 def check_backend(backend: str, address: str | None = None) -> None:
     """ConfigError for an unknown backend, or an address given to the local one (before any work starts)."""
     if backend not in BACKENDS:
-        raise ConfigError(f"unknown backend {backend!r}", hint="use " + ", ".join(BACKENDS))
+        raise ConfigError(f"unknown backend {backend!r}", hint="use " + ", ".join(BACKENDS),
+                          code="unknown_backend")
     if address and backend == "local":
-        raise ConfigError("--address needs --backend dask or --backend ray")
+        raise ConfigError("--address needs --backend dask or --backend ray", code="address_without_cluster")
 
 
 @contextlib.contextmanager

@@ -364,10 +364,11 @@ def test_a_dask_run_transcodes_and_a_rerun_skips(two_tiny, tmp_path):
 def test_unknown_backend_or_an_address_without_a_cluster_is_a_config_error(clips, tmp_path):
     from codeckit.errors import ConfigError
     target = load_profile("web-h264")
-    with pytest.raises(ConfigError, match="unknown backend"):
+    with pytest.raises(ConfigError, match="unknown backend") as unknown:
         transcode([clips.plain], tmp_path / "o", target, TranscodeOptions(backend="spark"))
-    with pytest.raises(ConfigError, match="--address needs"):
+    with pytest.raises(ConfigError, match="--address needs") as lone_address:
         transcode([clips.plain], tmp_path / "o", target, TranscodeOptions(address="tcp://127.0.0.1:8786"))
+    assert (unknown.value.code, lone_address.value.code) == ("unknown_backend", "address_without_cluster")
     assert not (tmp_path / "o").exists()   # refused before anything was written
     r = codeckit("transcode", clips.plain, "-o", tmp_path / "o", "-p", "web-h264", "--address", "tcp://x:1")
     assert r.returncode == 2 and "--address needs" in r.stderr and "Traceback" not in r.stderr
