@@ -343,6 +343,7 @@ class _Item:
 
 
 def _run(run: _Run, on_event, on_planned, cancel) -> TranscodeReport:
+    """Select, probe, size, plan; then stop at the plan (dry run) or run the batch and collect its outcomes."""
     pending = _select(run)
     _probe_all(pending)
     jobs, threads = size_jobs(run.opts.jobs, len(pending), [p.info for p in pending if p.info is not None])
