@@ -56,3 +56,16 @@ class EncoderUnavailable(CodeckitError):
 
 class ConfigError(CodeckitError):
     """A profile or option has a mistake."""
+
+
+class SourceError(CodeckitError):
+    """An input entry that cannot be read as a media file: one item of a batch fails, never the batch.
+
+    `reason` names the case for code: symlink_loop, dangling_symlink, permission_denied, not_found,
+    not_a_file, unreadable (any other OS error).
+    """
+
+    def __init__(self, message: str, *, path: str | Path | None = None, reason: str = "unreadable",
+                 hint: str | None = None):
+        self.reason = reason
+        super().__init__(message, path=path, hint=hint)
