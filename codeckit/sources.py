@@ -49,7 +49,7 @@ class SourceWalk:
     skipped_by_extension: int = 0
 
 
-def source_error(path: str | os.PathLike, reason: str, detail: str | None = None) -> SourceError:
+def _source_error(path: str | os.PathLike, reason: str, detail: str | None = None) -> SourceError:
     """The named error for an entry: `reason` is one of the codes in SourceError's docstring."""
     message = _MESSAGES[reason] + (f" ({detail})" if detail else "")
     return SourceError(message, path=path, reason=reason)
@@ -59,10 +59,10 @@ def _os_error(path: str | os.PathLike, exc: OSError) -> SourceError:
     reason = _ERRNO_REASONS.get(exc.errno, "unreadable")
     if reason == "not_found" and os.path.islink(path):
         reason = "dangling_symlink"
-    return source_error(path, reason, None if reason != "unreadable" else (exc.strerror or str(exc)))
+    return _source_error(path, reason, None if reason != "unreadable" else (exc.strerror or str(exc)))
 
 
-def check_regular_file(path: Path) -> SourceError | None:
+def _check_regular_file(path: Path) -> SourceError | None:
     """None when `path` (links followed) is a regular file; otherwise why it cannot be read as one.
 
     A FIFO or device named like a video would make a reader block or read forever: only regular files pass.
@@ -72,7 +72,7 @@ def check_regular_file(path: Path) -> SourceError | None:
     except OSError as exc:
         return _os_error(path, exc)
     if not stat.S_ISREG(st.st_mode):
-        return source_error(path, "not_a_file")
+        return _source_error(path, "not_a_file")
     return None
 
 
@@ -126,7 +126,7 @@ def _walk_folder(top: Path, excluded: set[str], extensions: frozenset[str], walk
 
 
 def _add_file(path: Path, relative: Path, walk: SourceWalk) -> None:
-    error = check_regular_file(path)
+    error = _check_regular_file(path)
     if error is not None:
         walk.errors.append(error)
         return
@@ -173,5 +173,5 @@ def packets(container, *streams, timed: bool = False) -> Iterator:
         yield packet
 
 
-__all__ = ["Source", "SourceWalk", "VIDEO_EXTENSIONS", "check_regular_file", "open_media", "packets",
-           "remove_stale_temps", "source_error", "walk_sources"]
+__all__ = ["Source", "SourceWalk", "VIDEO_EXTENSIONS", "open_media", "packets", "remove_stale_temps",
+           "walk_sources"]
