@@ -14,6 +14,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from ..plan import EncodeJob
+from ..sources import open_media, packets
 from ..verify import VerifyError
 from .steps import ClipSpec
 
@@ -128,17 +129,14 @@ def encode_clip(job) -> ClipOutput:
 
 def read_clip(path: Path) -> ClipOutput:
     """Demux the whole file (no decoding) and read its first video stream's properties."""
-    import av
-    with av.open(str(path)) as c:
+    with open_media(path) as c:
         s = c.streams.video[0]
         cc = s.codec_context
         sar = s.sample_aspect_ratio or Fraction(1)
         rate = s.average_rate or s.base_rate
         frames, keys = 0, []
         pts = []
-        for p in c.demux(s):
-            if p.size == 0:
-                continue
+        for p in packets(c, s):
             if p.pts is not None:
                 pts.append((p.pts, p.is_keyframe))
             frames += 1

@@ -19,6 +19,7 @@ from typing import Callable, Iterable
 from .. import __version__
 from ..batch import BatchItem, Journal, run_batch
 from ..errors import CodeckitError, ProbeError
+from ..sources import SourceWalk, remove_stale_temps, walk_sources
 from .clips import Clip
 from .encode_clip import clip_job, encode_clip
 from .filters import build_filters
@@ -41,8 +42,6 @@ REJECTS = "rejects.jsonl"
 #: make the corpus differ from machine to machine (and 3 threads on 2 cores was seen to differ run to run);
 #: 1 and 2 gave the same bytes in 16 runs out of 16. Parallelism comes from running several jobs.
 DEFAULT_THREADS = 2
-VIDEO_EXTENSIONS = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ts", ".mts", ".m2ts", ".mpg", ".mpeg",
-                    ".flv", ".wmv", ".3gp", ".ogv", ".mxf", ".dv", ".y4m", ".vob", ".asf"}
 
 
 # ---------------------------------------------------------------- the steps a worker runs
@@ -208,6 +207,7 @@ class Summary:
     rejected: dict[str, int] = field(default_factory=dict)
     failed: int = 0
     skipped: int = 0                  # finished by an earlier run (journal)
+    non_video: int = 0                # files a folder walk passed over for their extension
     processed: int = 0                # run now
     remuxed_clips: int = 0
     source_hours: float = 0.0         # of every source in the manifest or rejects
@@ -240,6 +240,7 @@ class Summary:
                 "accepted_sources": self.accepted, "clips_out": self.clips_out, "remuxed_clips": self.remuxed_clips,
                 "rejected": dict(sorted(self.rejected.items())), "rejected_total": sum(self.rejected.values()),
                 "failed": self.failed, "skipped_finished_earlier": self.skipped, "processed_now": self.processed,
+                "non_video_skipped": self.non_video,
                 "unfinished": self.unfinished, "interrupted": self.interrupted,
                 "source_hours": round(self.source_hours, 6), "source_hours_this_run": round(self.source_hours_run, 6),
                 "cpu_hours_this_run": round(self.cpu_hours_run, 6),
@@ -252,25 +253,14 @@ class Summary:
                 "shards": [str(s) for s in self.shards], "failures": self.failures}
 
 
-def collect_sources(sources: Iterable[str | os.PathLike], exclude: Path | None = None) -> list[Path]:
-    """Files given, and video files (by extension) under folders given; sidecars and OUT are left out."""
-    found: dict[Path, None] = {}
-    excl = exclude.resolve() if exclude else None
-    for s in sources:
-        p = Path(s)
-        if p.is_dir():
-            for root, dirs, files in os.walk(p):
-                rp = Path(root).resolve()
-                dirs[:] = sorted(d for d in dirs if not d.startswith(".") and (excl is None or rp / d != excl))
-                for f in sorted(files):
-                    fp = Path(root) / f
-                    if not f.startswith(".") and fp.suffix.lower() in VIDEO_EXTENSIONS:
-                        found[fp.resolve()] = None
-        elif p.suffix.lower() in SIDECAR_SUFFIXES:
-            continue
-        else:
-            found[p.resolve() if p.exists() else p.absolute()] = None
-    return sorted(found, key=str)
+def collect_sources(sources: Iterable[str | os.PathLike], exclude: Path | None = None) -> SourceWalk:
+    """Files given, and video files under folders given (see `walk_sources`), links resolved, each file once,
+    sorted; sidecars named directly and OUT are left out."""
+    named = [s for s in sources if Path(s).suffix.lower() not in SIDECAR_SUFFIXES or Path(s).is_dir()]
+    walk = walk_sources(named, exclude=[exclude] if exclude else ())
+    real = {s.real: s for s in walk.sources}
+    walk.sources = [real[p] for p in sorted(real, key=str)]
+    return walk
 
 
 def _hash_all(paths: list[Path], cache: HashCache) -> tuple[dict[Path, str], dict[Path, str]]:
@@ -330,18 +320,20 @@ def normalize(sources: Iterable[str | os.PathLike], out_dir: str | os.PathLike, 
     state.mkdir(parents=True, exist_ok=True)
     emit = on_event or (lambda kind, data: None)
 
-    paths = collect_sources(sources, exclude=out)
-    hashes, unreadable = _hash_all([p for p in paths if p.is_file()], HashCache(state / "hashes.jsonl"))
-    missing = [p for p in paths if not p.is_file()]
+    walk = collect_sources(sources, exclude=out)
+    paths = [s.real for s in walk.sources]
+    hashes, unreadable = _hash_all(paths, HashCache(state / "hashes.jsonl"))
+    unreadable.update({Path(e.path): e.message for e in walk.errors})
     first, dup_of = group_duplicates(hashes, prefer=lambda p: find_sidecar(p) is not None)
     fp = prof.fingerprint()
     build = build_info()
     caps = probe_capabilities()
-    summary = Summary(out_dir=out, profile=prof.name, engine=backend, files_in=len(paths),
-                      unique_sources=len(first), duplicates=len(dup_of))
+    summary = Summary(out_dir=out, profile=prof.name, engine=backend, files_in=len(paths) + len(walk.errors),
+                      unique_sources=len(first), duplicates=len(dup_of), non_video=walk.skipped_by_extension)
 
     with Journal.in_folder(out) as journal:  # locked: one run per output folder
-        _remove_leftovers(out, journal)
+        journal.remove_leftovers()
+        remove_stale_temps(out / CLIPS_DIR)  # clips of a killed run: the journal's lock says no run writes here
         items, keys = [], {}
         for h, src in sorted(first.items(), key=lambda kv: str(kv[1])):
             key = f"{h}:{fp}:{PIPELINE_VERSION}:{PLAN_VERSION}"
@@ -353,7 +345,7 @@ def normalize(sources: Iterable[str | os.PathLike], out_dir: str | os.PathLike, 
                         capabilities=caps, threads=threads, force_encode=force_encode)
             items.append(BatchItem(key=key, label=str(src), payload=task, weight=max(1, src.stat().st_size),
                                    info={"source": str(src), "sha256": h}))
-        emit("start", {"files": len(paths), "todo": len(items), "skipped": summary.skipped})
+        emit("start", {"files": summary.files_in, "todo": len(items), "skipped": summary.skipped})
 
         def finished_item(entry: dict) -> None:
             summary.processed += 1
@@ -385,8 +377,8 @@ def normalize(sources: Iterable[str | os.PathLike], out_dir: str | os.PathLike, 
                 summary.interrupted = f"{type(exc).__name__}: {exc}".strip()
         summary.unfinished = sum(1 for it in items if journal.state(it.key) != "done")
 
-        _write_outputs(summary, journal, keys, dup_of, unreadable, missing, prof, out, shards, size_limit,
-                       parquet, build.version)
+        _write_outputs(summary, journal, keys, dup_of, unreadable, prof, out, shards, size_limit, parquet,
+                       build.version)
     summary.wall_s = time.monotonic() - started
     emit("end", summary.to_dict())
     return summary
@@ -405,19 +397,8 @@ def _finished(journal: Journal, key: str, out: Path) -> bool:
     return all((out / rec["output_path"]).is_file() for rec in res.get("records", []))
 
 
-def _remove_leftovers(out: Path, journal: Journal) -> None:
-    """Temporary clips of a run that was killed: the journal lock says no other run is writing here."""
-    from ..encode import is_temp_name
-    journal.remove_leftovers()
-    clips = out / CLIPS_DIR
-    if clips.is_dir():
-        for p in clips.rglob(".*"):
-            if p.is_file() and is_temp_name(p.name):
-                p.unlink(missing_ok=True)
-
-
 def _write_outputs(summary: Summary, journal: Journal, keys: dict[Path, str], dup_of: dict[Path, Path],
-                   unreadable: dict[Path, str], missing: list[Path], prof: TrainingProfile, out: Path,
+                   unreadable: dict[Path, str], prof: TrainingProfile, out: Path,
                    shards: str | None, size_limit: int, parquet: bool, ffmpeg_version: str) -> None:
     dups_by_source: dict[Path, list[str]] = {}
     for d, src in dup_of.items():
@@ -457,10 +438,6 @@ def _write_outputs(summary: Summary, journal: Journal, keys: dict[Path, str], du
         summary.rejected["unreadable"] = summary.rejected.get("unreadable", 0) + 1
         rejects.append({"source_path": str(p), "source_sha256": None, "reason": "unreadable", "message": why,
                         "value": None, "limit": None, "measurements": {}})
-    for p in missing:
-        summary.rejected["unreadable"] = summary.rejected.get("unreadable", 0) + 1
-        rejects.append({"source_path": str(p), "source_sha256": None, "reason": "unreadable",
-                        "message": "no such file", "value": None, "limit": None, "measurements": {}})
 
     # outputs of an earlier run that this one does not write would contradict the manifest
     if not parquet and (out / MANIFEST_PARQUET).is_file():

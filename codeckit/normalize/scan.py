@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ProbeError
+from ..sources import open_media
 
 THUMB_W, THUMB_H = 64, 36
 #: Fewer keyframe samples than this and the source is decoded further to get more.
@@ -83,7 +84,7 @@ def _thumb(frame) -> np.ndarray:
 def _open(path: Path):
     import av
     try:
-        return av.open(str(path), options={"protocol_whitelist": "file"}, metadata_errors="replace")
+        return open_media(path)
     except av.error.FFmpegError as exc:
         raise ProbeError(f"cannot open: {exc.strerror or exc}", path=path) from exc
 
