@@ -1,4 +1,4 @@
-"""The `[filter]` and `[clips]` sections of a training profile: which sources to keep and how to cut them."""
+"""The `[filter]` and `[clips]` sections of a training profile: which samples to keep and how to cut them."""
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
@@ -11,7 +11,7 @@ CLIP_MODES = ("none", "fixed", "scenes")
 
 @dataclass(frozen=True)
 class FilterRules:
-    """Thresholds of the source filters; `None` switches a filter off."""
+    """Thresholds of the sample filters; `None` switches a filter off."""
     min_duration_s: float | None = 1.0
     max_duration_s: float | None = None
     min_width: int | None = None           # of the upright picture (SAR and rotation applied)
@@ -21,7 +21,7 @@ class FilterRules:
     max_black_fraction: float | None = 0.5     # share of sampled frames that are (nearly) black
     black_luma: float = 24.0                   # mean luma (0-255) under which a frame counts as black
     max_static_fraction: float | None = 0.9    # share of sample-to-sample steps with no visible change
-    static_diff: float = 1.0                   # mean |difference| (0-255) under which two frame samples are the same
+    static_diff: float = 1.0                   # mean |difference| (0-255) under which two samples are the same
     min_bits_per_pixel: float | None = 0.005   # video bitrate / (width x height x fps)
 
     def __post_init__(self):
