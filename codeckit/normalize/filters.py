@@ -37,12 +37,16 @@ def _r(x: float | None, nd: int = 4) -> float | None:
     return None if x is None else round(float(x), nd)
 
 
-class Duration(SourceFilter):
-    name = "duration"
+class _Range(SourceFilter):
+    """A value that must lie in [lo, hi]; either bound may be None (no bound). The limit is [lo, hi]."""
 
     def __init__(self, lo: float | None, hi: float | None):
         self.lo, self.hi = lo, hi
         self.limit = [lo, hi]
+
+
+class Duration(_Range):
+    name = "duration"
 
     def measure(self, item):
         # what the demux saw wins over what the header claims (a cut file claims its old length)
@@ -76,12 +80,8 @@ class Resolution(SourceFilter):
         return None
 
 
-class Aspect(SourceFilter):
+class Aspect(_Range):
     name = "aspect"
-
-    def __init__(self, lo: float | None, hi: float | None):
-        self.lo, self.hi = lo, hi
-        self.limit = [lo, hi]
 
     def measure(self, item):
         v = item.info.video[0]
@@ -135,13 +135,9 @@ class _FrameShare(SourceFilter):
 
 
 class Black(_FrameShare):
-    """Black frames: mean luma (0-255) of a frame sample below `black_luma`."""
+    """Black frames: a frame sample's mean luma (0-255) below `threshold` (the profile's `black_luma`)."""
     name = "black"
     share_of = "sampled frames are black"
-
-    def __init__(self, max_fraction: float, black_luma: float):
-        super().__init__(max_fraction, black_luma)
-        self.black_luma = black_luma
 
     def values(self, item):
         return item.scan.mean_luma()
@@ -149,13 +145,9 @@ class Black(_FrameShare):
 
 class Static(_FrameShare):
     """Frozen or static content: consecutive frame samples (keyframes, or frames spread over the video) that
-    do not change (mean |difference| below `diff`)."""
+    do not change (mean |difference| below `threshold`, the profile's `static_diff`)."""
     name = "static"
     share_of = "sample-to-sample steps show no change"
-
-    def __init__(self, max_fraction: float, diff: float):
-        super().__init__(max_fraction, diff)
-        self.diff = diff
 
     def values(self, item):
         return item.scan.step_diffs()
