@@ -218,7 +218,7 @@ def test_hdr_rejected_or_refused_on_8_bit(clips, tmp_path):
 
 
 def test_sdr_color_tags_are_carried(tmp_path):
-    from codeckit.samples import lavfi_clip
+    from codeckit.demo_media import lavfi_clip
     src = lavfi_clip(tmp_path / "tagged.mp4", size="160x120", duration=0.4,
                      vf="setparams=color_primaries=bt709:color_trc=bt709:colorspace=bt709:range=tv")
     job = plan(probe(src), web(), tmp_path / "o.mkv", force_encode=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from codeckit.samples import lavfi_clip
+from codeckit.demo_media import lavfi_clip
 from codeckit.sources import VIDEO_EXTENSIONS, open_media, packets, remove_stale_temps, walk_sources
 
 #: Capabilities that let root read a folder of mode 000; dropped to see what a user would.

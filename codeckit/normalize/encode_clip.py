@@ -16,7 +16,7 @@ from pathlib import Path
 from ..plan import EncodeJob
 from ..sources import open_media, packets
 from ..verify import VerifyError
-from .steps import ClipSpec
+from .steps import ClipSpan
 
 _KEYINT_BLOCKER = "the target fixes the keyframe interval"
 
@@ -81,7 +81,7 @@ def conforms(info, scan, target) -> list[str]:
     return why
 
 
-def clip_job(info, scan, target, clip: ClipSpec, whole: bool, output: Path, *, capabilities=None,
+def clip_job(info, scan, target, clip: ClipSpan, whole: bool, output: Path, *, capabilities=None,
              threads: int | None = None, force_encode: bool = False):
     """The EncodeJob that writes `clip` of the source to `output`."""
     from ..plan import plan
