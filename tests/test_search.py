@@ -215,6 +215,17 @@ def test_a_broken_cache_entry_is_reported_and_ignored(short_clip, tmp_path, caps
     assert "ignoring unreadable search cache entry" in capsys.readouterr().err
 
 
+def test_a_cache_entry_of_another_shape_is_logged_and_ignored(short_clip, tmp_path, caplog):
+    root = tmp_path / "cache"
+    first = search(short_clip, TARGET, encoder="libx264", speed="faster", cache=root, max_probes=1)
+    for f in root.rglob("*.json"):
+        f.write_text('{"an_old_field": 1}')
+    with caplog.at_level("WARNING", logger="codeckit.search"):
+        again = search(short_clip, TARGET, encoder="libx264", speed="faster", cache=root, max_probes=1)
+    assert again.knob_value == first.knob_value and again.probe_encodes == 1
+    assert any(r.name == "codeckit.search" and "another shape" in r.getMessage() for r in caplog.records)
+
+
 def test_max_bitrate_moves_the_answer_to_a_cheaper_value(short_clip, cache_root):
     free = search(short_clip, TARGET, encoder="libx264", speed="faster", cache=cache_root)
     cap = free.predicted_bitrate * 0.7
