@@ -297,6 +297,21 @@ def test_decoded_windows_only_where_raw_video_keeps_what_the_encode_reads(bikes,
     assert not windows_usable(probe(bikes), [Span()], tmp_path)
 
 
+def test_cli_search_help_states_the_defaults_the_search_uses():
+    from click.testing import CliRunner
+
+    from codeckit.cli import _register, cli
+    from codeckit.search.knob_search import SAMPLE_SUBSAMPLE, SUBSAMPLE_FROM_HEIGHT
+    from codeckit.search.samples import MAX_SAMPLES, MIN_SAMPLES, SAMPLE_DURATION_S
+    _register()
+    res = CliRunner().invoke(cli, ["search", "--help"], terminal_width=200)
+    assert res.exit_code == 0, res.output
+    text = " ".join(res.output.split())
+    assert f"default {MIN_SAMPLES}-{MAX_SAMPLES}" in text
+    assert f"default {SAMPLE_DURATION_S:g})" in text
+    assert f"default: {SAMPLE_SUBSAMPLE} for sampled {SUBSAMPLE_FROM_HEIGHT}p and up" in text
+
+
 def test_cli_search_json(short_clip, cache_root, monkeypatch):
     from click.testing import CliRunner
 
