@@ -11,7 +11,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .errors import CodeckitError
+from .errors import VerifyError
 from .plan import Expectation
 from .probe import codec_name
 from .sources import open_media, packets
@@ -20,9 +20,6 @@ VERIFY_MODES = ("sample", "full", "off")
 #: GOPs decoded by the sampled check, and the most frames decoded from each.
 SAMPLE_GOPS = 3
 FRAMES_PER_GOP = 16
-
-
-from .errors import VerifyError  # noqa: E402,F401  (defined with every other error; kept importable from here)
 
 
 @dataclass

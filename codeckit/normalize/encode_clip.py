@@ -13,12 +13,10 @@ from dataclasses import dataclass, field, fields, replace
 from fractions import Fraction
 from pathlib import Path
 
-from ..plan import EncodeJob
+from ..plan import KEYINT_BLOCKER, EncodeJob
 from ..sources import open_media, packets
 from ..verify import VerifyError
 from .steps import ClipSpan
-
-_KEYINT_BLOCKER = "the target fixes the keyframe interval"
 
 
 @dataclass
@@ -68,8 +66,9 @@ def conforms(info, scan, target) -> list[str]:
     from ..plan import remux_blockers
     why = remux_blockers(info, target)
     keyint = target.video.keyint
-    if _KEYINT_BLOCKER in why and keyint:
-        why.remove(_KEYINT_BLOCKER)
+    if keyint and any(b.code == KEYINT_BLOCKER for b in why):
+        # a fixed keyframe interval in frames the source may meet already: its keyframes decide
+        why = [b for b in why if b.code != KEYINT_BLOCKER]
         gaps = scan.keyframe_interval_frames()
         first_is_key = bool(scan.keyframe_times) and bool(scan.frame_times) and \
             abs(scan.keyframe_times[0] - scan.frame_times[0]) < 1e-6
