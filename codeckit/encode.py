@@ -16,7 +16,7 @@ from typing import Callable
 
 from .batch import Cancelled
 from .codecs import BY_NAME
-from .errors import CodeckitError, FFmpegError
+from .errors import CodeckitError, FFmpegError, failure_line
 from .ffmpeg import Progress, run_ffmpeg
 from .plan import EncodeJob
 from .verify import VerifyReport, verify_output
@@ -147,7 +147,7 @@ def encode(job: EncodeJob, *, on_progress: Callable[[Progress], None] | None = N
                     raise Cancelled() from exc
                 if not _is_encoder_failure(job, exc):
                     raise
-                nxt = job.fall_back(exc.message)
+                nxt = job.fall_back(failure_line(exc))
                 if nxt is None:
                     raise
                 job = nxt

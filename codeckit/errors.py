@@ -117,3 +117,12 @@ class QualityError(CodeckitError):
 class JournalBusy(CodeckitError):
     """Another run holds the journal (two runs must not write one output folder at once)."""
     code = "journal_busy"
+
+
+class SourceError(CodeckitError):
+    """An input entry that cannot be read as a media file: one item of a batch fails, never the batch.
+
+    `code` names the case: symlink_loop, dangling_symlink, permission_denied, not_found, not_a_file,
+    unreadable (any other OS error).
+    """
+    code = "unreadable"

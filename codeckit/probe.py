@@ -7,6 +7,7 @@ from pathlib import Path
 
 from .errors import ProbeError
 from .ffmpeg import check_local_input, refuse_referencing_demuxer
+from .sources import open_media
 
 #: Bumped when a field of the JSON schema changes meaning or disappears (additions keep it).
 SCHEMA_VERSION = 1
@@ -174,7 +175,7 @@ def probe(path: str | Path) -> MediaInfo:
 
     p = check_local_input(path)
     try:
-        container = av.open(str(p), options={"protocol_whitelist": "file"}, metadata_errors="replace")
+        container = open_media(p)
     except av.error.InvalidDataError:
         raise ProbeError("not a media file, or truncated (FFmpeg found no valid container)", path=p)
     except av.error.FFmpegError as exc:

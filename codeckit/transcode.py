@@ -18,22 +18,12 @@ from typing import Any, Callable
 
 from .batch import BatchEvent, BatchItem, BatchReport, ItemContext, Journal, auto_jobs, cpu_count, run_batch
 from .cluster import check_backend, engine
-from .encode import EncodeResult, encode, is_temp_name, progress_reporter, temp_path_for
+from .encode import EncodeResult, encode, progress_reporter, temp_path_for
 from .errors import CodeckitError
 from .plan import PLAN_VERSION, EncodeJob, plan
 from .probe import MediaInfo, probe
 from .profiles import Target
-
-#: Files a folder walk picks up (a file named on the command line is always tried).
-VIDEO_EXTENSIONS = frozenset(
-    ".mp4 .m4v .mov .mkv .webm .avi .wmv .asf .flv .f4v .mpg .mpeg .m2v .vob .ts .m2ts .mts .mxf .dv .3gp .3g2 "
-    ".ogv .ogg .y4m .nut .rm .rmvb .divx .qt .hevc .h264 .264 .265 .ivf .obu".split())
-
-
-@dataclass
-class Source:
-    path: Path                 # as given (absolute)
-    relative: Path             # where it goes under OUT (before the container's extension)
+from .sources import VIDEO_EXTENSIONS, Source, remove_stale_temps, walk_sources
 
 
 @dataclass
@@ -126,7 +116,8 @@ class TranscodeReport:
                 "interrupted": self.count("interrupted"), "planned": self.count("planned"),
                 "bytes_in": self.bytes_in, "bytes_out": self.bytes_out, "saving": self.saving,
                 "wall_s": round(self.wall_s, 3), "cpu_s": round(self.cpu_s, 3), "media_s": round(self.media_s, 3),
-                "speed": self.speed, "jobs": self.jobs, "threads_per_job": self.threads, **self._vmaf_summary()}
+                "speed": self.speed, "jobs": self.jobs, "threads_per_job": self.threads,
+                "non_video_skipped": self.ignored, **self._vmaf_summary()}
 
     def _vmaf_summary(self) -> dict:
         """VMAF-target items: the target, the VMAF reached (mean, min) and how many fell short by > 0.5."""
@@ -147,35 +138,11 @@ class TranscodeReport:
 # ---------------------------------------------------------------- sources and outputs
 
 def find_sources(paths: list[str | os.PathLike], *, exclude: list[Path] = ()) -> tuple[list[Source], int]:
-    """Files to transcode: files as given, folders walked (hidden entries and `exclude` left out).
-
-    A folder's contents are mirrored under OUT; a file named directly goes to OUT/<its name>.
-    Returns the sources and how many non-video files the walk passed over.
-    """
-    excluded = [Path(e).resolve() for e in exclude]
-    sources: list[Source] = []
-    ignored = 0
-    for raw in paths:
-        p = Path(os.path.abspath(os.fspath(raw)))
-        if p.is_dir():
-            for dirpath, dirnames, filenames in os.walk(p):
-                d = Path(dirpath)
-                dirnames[:] = sorted(n for n in dirnames if not n.startswith(".")
-                                     and (d / n).resolve() not in excluded)
-                for name in sorted(filenames):
-                    if name.startswith(".") or is_temp_name(name):
-                        continue
-                    if Path(name).suffix.lower() not in VIDEO_EXTENSIONS:
-                        ignored += 1
-                        continue
-                    f = d / name
-                    sources.append(Source(f, f.relative_to(p)))
-        else:
-            sources.append(Source(p, Path(p.name)))
-    unique: dict[Path, Source] = {}
-    for s in sources:  # the same file named twice (or inside a folder also named) is done once
-        unique.setdefault(s.path, s)
-    return list(unique.values()), ignored
+    """The sources a walk finds and how many non-video files it passed over (`walk_sources` also names the
+    entries it could not read). A folder's contents are mirrored under OUT; a file named directly goes to
+    OUT/<its name>."""
+    walk = walk_sources(paths, exclude=exclude)
+    return walk.sources, walk.skipped_by_extension
 
 
 def output_for(source: Source, out_dir: Path, target: Target) -> Path:
@@ -261,23 +228,6 @@ def _work(payload: _Payload, ctx: ItemContext) -> EncodeResult:
                   cancel=ctx.cancel_event, timeout=payload.timeout)
 
 
-def _remove_stray_temps(out_dir: Path) -> list[str]:
-    """Temporary outputs a killed run left where its journal line was lost (torn at kill -9)."""
-    removed = []
-    if not out_dir.is_dir():
-        return removed
-    for dirpath, _dirs, files in os.walk(out_dir):
-        for name in files:
-            if is_temp_name(name):
-                p = Path(dirpath) / name
-                try:
-                    p.unlink()
-                    removed.append(str(p))
-                except OSError:
-                    pass
-    return removed
-
-
 def transcode(sources: list[str | os.PathLike], out_dir: str | os.PathLike, target: Target,
               options: TranscodeOptions | None = None, *, on_event: Callable[[BatchEvent], None] | None = None,
               on_planned: Callable[[int, float], None] | None = None,
@@ -291,7 +241,8 @@ def transcode(sources: list[str | os.PathLike], out_dir: str | os.PathLike, targ
     check_backend(opts.backend, opts.address)
     start = time.monotonic()
     out = Path(os.path.abspath(os.fspath(out_dir)))
-    found, ignored = find_sources(list(sources), exclude=[out])
+    walk = walk_sources(list(sources), exclude=[out])
+    found, ignored = walk.sources, walk.skipped_by_extension
     outputs = _outputs(found, out, target)
     if opts.dry_run:
         journal = Journal.read(out / ".codeckit-journal.jsonl")
@@ -301,12 +252,15 @@ def transcode(sources: list[str | os.PathLike], out_dir: str | os.PathLike, targ
             journal = Journal.in_folder(out).open()
         except OSError as exc:
             raise CodeckitError(f"cannot write to the output folder: {exc.strerror}", path=out) from exc
-        cleaned = journal.remove_leftovers() + _remove_stray_temps(out)
+        cleaned = journal.remove_leftovers() + remove_stale_temps(out)
     try:
-        return _run(_Run(found, outputs, out, target, opts, journal, cleaned, ignored, start), on_event,
-                    on_planned, cancel)
+        report = _run(_Run(found, outputs, out, target, opts, journal, cleaned, ignored, start), on_event,
+                      on_planned, cancel)
     finally:
         journal.close()
+    # entries that cannot be read fail on their own (no output, nothing to journal): the batch went on
+    report.items[:0] = [ItemReport(e.path, None, "failed", e.message) for e in walk.errors]
+    return report
 
 
 @dataclass

@@ -11,17 +11,15 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .errors import CodeckitError
+from .errors import VerifyError
 from .plan import Expectation
 from .probe import codec_name
+from .sources import open_media, packets
 
 VERIFY_MODES = ("sample", "full", "off")
 #: GOPs decoded by the sampled check, and the most frames decoded from each.
 SAMPLE_GOPS = 3
 FRAMES_PER_GOP = 16
-
-
-from .errors import VerifyError  # noqa: E402,F401  (defined with every other error; kept importable from here)
 
 
 @dataclass
@@ -72,97 +70,127 @@ def verify_output(path: str | Path, expect: Expectation, *, mode: str = "sample"
 
 
 def _check(path: Path, expect: Expectation, mode: str, gops: int, frames_per_gop: int) -> VerifyReport:
+    """Open the file, then each check in turn; one that leaves the next nothing to check ends the run."""
     import av
 
     start, cpu0 = time.monotonic(), time.thread_time()
     report = VerifyReport(path=str(path), mode=mode)
-    problems = report.problems
     if mode == "off":
         return report
     try:
-        container = av.open(str(path), options={"protocol_whitelist": "file"}, metadata_errors="replace")
+        container = open_media(path)
     except av.error.FFmpegError as exc:
-        problems.append(f"cannot be opened: {exc.strerror or exc}")
+        report.problems.append(f"cannot be opened: {exc.strerror or exc}")
         return report
     try:
-        videos = [s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
-        report.audio_streams = len(container.streams.audio)
-        report.subtitle_streams = len(container.streams.subtitles)
-        if not videos:
-            problems.append("no video stream")
-            return report
-        vs = videos[0]
-        report.video_codec = codec_name(vs.codec_context)
-        if report.video_codec != expect.video_codec:
-            problems.append(f"video is {report.video_codec}, expected {expect.video_codec}")
-        if report.audio_streams != expect.audio_streams:
-            problems.append(f"{report.audio_streams} audio stream(s), expected {expect.audio_streams}")
-        if report.subtitle_streams != expect.subtitle_streams:
-            problems.append(f"{report.subtitle_streams} subtitle stream(s), expected {expect.subtitle_streams}")
-        if expect.width and (vs.codec_context.width, vs.codec_context.height) != (expect.width, expect.height):
-            problems.append(f"size {vs.codec_context.width}x{vs.codec_context.height}, "
-                            f"expected {expect.width}x{expect.height}")
-
-        # 1. every packet, demuxed, none decoded
-        keyframes: list[int] = []
-        first: dict[int, float] = {}
-        end: dict[int, float] = {}
-        counts: dict[int, int] = {}
-        try:
-            for pkt in container.demux():
-                if pkt.size == 0 or pkt.pts is None:
-                    continue
-                si = pkt.stream.index
-                tb = pkt.time_base or pkt.stream.time_base
-                t0 = float(pkt.pts * tb)
-                t1 = float((pkt.pts + (pkt.duration or 0)) * tb)
-                counts[si] = counts.get(si, 0) + 1
-                first[si] = min(first.get(si, t0), t0)
-                end[si] = max(end.get(si, t1), t1)
-                if si == vs.index and pkt.is_keyframe:
-                    keyframes.append(pkt.pts)
-        except av.error.FFmpegError as exc:
-            problems.append(f"cannot be read to the end: {exc.strerror or exc}")
-        n = counts.get(vs.index, 0)
-        report.video_packets, report.keyframes = n, len(keyframes)
-        if n == 0 or not keyframes:
-            problems.append("the video stream has no packets" if n == 0 else "the video stream has no keyframe")
-            return report
-        report.duration_s = round(end[vs.index] - first[vs.index], 6)
-        frame_s = report.duration_s / n if n else None
-        if expect.duration_s:
-            tol = duration_tolerance(expect.duration_s, frame_s)
-            if abs(report.duration_s - expect.duration_s) > tol:
-                problems.append(f"video lasts {report.duration_s:.3f} s, the source {expect.duration_s:.3f} s")
-        if expect.frames:
-            tol_n = frames_tolerance(expect.frames, expect.frames_exact)
-            if abs(n - expect.frames) > tol_n:
-                problems.append(f"{n} video frames, expected {expect.frames}"
-                                + ("" if expect.frames_exact else " (estimated)"))
-        for s in list(container.streams.audio) + list(container.streams.subtitles):
-            if s.type == "audio" and counts.get(s.index, 0) == 0:
-                problems.append(f"audio stream #{s.index} has no packets")
-
-        # 2. decode sampled GOPs (or everything)
-        vs.codec_context.thread_count = 1  # in this thread: its CPU time is counted (thread_time)
-        if mode == "full":
-            report.decoded_frames = _decode_from(container, vs, None, None, None, problems)
-            report.sampled_gops = len(keyframes)
-        else:
-            keyframes.sort()
-            picks = sorted({0, len(keyframes) // 2, len(keyframes) - 1})[:max(1, gops)]
-            for i in picks:
-                stop = keyframes[i + 1] if i + 1 < len(keyframes) else None
-                got = _decode_from(container, vs, keyframes[i], stop, frames_per_gop, problems)
-                report.decoded_frames += got
-                report.sampled_gops += 1
-                if problems:
-                    break
+        vs = _check_streams(container, expect, report)
+        if vs is not None:
+            spans = _demux_spans(container, vs, report.problems)
+            if _check_packets(container, vs, spans, expect, report):
+                vs.codec_context.thread_count = 1  # in this thread: its CPU time is counted (thread_time)
+                _decode_gops(container, vs, spans.keyframes, mode, gops, frames_per_gop, report)
     finally:
         container.close()
         report.wall_s = time.monotonic() - start
         report.cpu_s = time.thread_time() - cpu0
     return report
+
+
+def _check_streams(container, expect: Expectation, report: VerifyReport):
+    """Which streams there are, against `expect`; the video stream to check further, or None when there is none."""
+    import av
+
+    problems = report.problems
+    videos = [s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
+    report.audio_streams = len(container.streams.audio)
+    report.subtitle_streams = len(container.streams.subtitles)
+    if not videos:
+        problems.append("no video stream")
+        return None
+    vs = videos[0]
+    report.video_codec = codec_name(vs.codec_context)
+    if report.video_codec != expect.video_codec:
+        problems.append(f"video is {report.video_codec}, expected {expect.video_codec}")
+    if report.audio_streams != expect.audio_streams:
+        problems.append(f"{report.audio_streams} audio stream(s), expected {expect.audio_streams}")
+    if report.subtitle_streams != expect.subtitle_streams:
+        problems.append(f"{report.subtitle_streams} subtitle stream(s), expected {expect.subtitle_streams}")
+    if expect.width and (vs.codec_context.width, vs.codec_context.height) != (expect.width, expect.height):
+        problems.append(f"size {vs.codec_context.width}x{vs.codec_context.height}, "
+                        f"expected {expect.width}x{expect.height}")
+    return vs
+
+
+@dataclass
+class _Spans:
+    """Per stream index: packets demuxed, the first start and the last end (seconds); the video's keyframes."""
+    counts: dict[int, int] = field(default_factory=dict)
+    first: dict[int, float] = field(default_factory=dict)
+    end: dict[int, float] = field(default_factory=dict)
+    keyframes: list[int] = field(default_factory=list)        # pts of the video stream's keyframes
+
+
+def _demux_spans(container, vs, problems: list[str]) -> _Spans:
+    """Every packet of every stream, demuxed, none decoded."""
+    import av
+
+    spans = _Spans()
+    try:
+        for pkt in packets(container, timed=True):
+            si = pkt.stream.index
+            tb = pkt.time_base or pkt.stream.time_base
+            t0 = float(pkt.pts * tb)
+            t1 = float((pkt.pts + (pkt.duration or 0)) * tb)
+            spans.counts[si] = spans.counts.get(si, 0) + 1
+            spans.first[si] = min(spans.first.get(si, t0), t0)
+            spans.end[si] = max(spans.end.get(si, t1), t1)
+            if si == vs.index and pkt.is_keyframe:
+                spans.keyframes.append(pkt.pts)
+    except av.error.FFmpegError as exc:
+        problems.append(f"cannot be read to the end: {exc.strerror or exc}")
+    return spans
+
+
+def _check_packets(container, vs, spans: _Spans, expect: Expectation, report: VerifyReport) -> bool:
+    """Packet counts and the video's duration against `expect`; False when the video has nothing to decode."""
+    problems = report.problems
+    n = spans.counts.get(vs.index, 0)
+    report.video_packets, report.keyframes = n, len(spans.keyframes)
+    if n == 0 or not spans.keyframes:
+        problems.append("the video stream has no packets" if n == 0 else "the video stream has no keyframe")
+        return False
+    report.duration_s = round(spans.end[vs.index] - spans.first[vs.index], 6)
+    frame_s = report.duration_s / n if n else None
+    if expect.duration_s:
+        tol = duration_tolerance(expect.duration_s, frame_s)
+        if abs(report.duration_s - expect.duration_s) > tol:
+            problems.append(f"video lasts {report.duration_s:.3f} s, the source {expect.duration_s:.3f} s")
+    if expect.frames:
+        tol_n = frames_tolerance(expect.frames, expect.frames_exact)
+        if abs(n - expect.frames) > tol_n:
+            problems.append(f"{n} video frames, expected {expect.frames}"
+                            + ("" if expect.frames_exact else " (estimated)"))
+    for s in list(container.streams.audio) + list(container.streams.subtitles):
+        if s.type == "audio" and spans.counts.get(s.index, 0) == 0:
+            problems.append(f"audio stream #{s.index} has no packets")
+    return True
+
+
+def _decode_gops(container, vs, keyframes: list[int], mode: str, gops: int, frames_per_gop: int,
+                 report: VerifyReport) -> None:
+    """Decode everything (`full`), or up to `gops` GOPs: the first, one in the middle and the last."""
+    if mode == "full":
+        report.decoded_frames = _decode_from(container, vs, None, None, None, report.problems)
+        report.sampled_gops = len(keyframes)
+        return
+    keyframes = sorted(keyframes)
+    picks = sorted({0, len(keyframes) // 2, len(keyframes) - 1})[:max(1, gops)]
+    for i in picks:
+        stop = keyframes[i + 1] if i + 1 < len(keyframes) else None
+        report.decoded_frames += _decode_from(container, vs, keyframes[i], stop, frames_per_gop, report.problems)
+        report.sampled_gops += 1
+        if report.problems:
+            break
 
 
 def _decode_from(container, vs, pts: int | None, stop_pts: int | None, budget: int | None,

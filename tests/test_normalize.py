@@ -16,7 +16,7 @@ import pytest
 
 from codeckit.ffmpeg import run_ffmpeg
 from codeckit.normalize.pipeline import normalize
-from codeckit.samples import lavfi_clip
+from codeckit.demo_media import lavfi_clip
 
 # What each corpus file is, and what normalize must do with it: "ok", "copy" (stream-copied) or a reject reason.
 EXPECTED = {

@@ -19,7 +19,7 @@ from codeckit.normalize.sidecar import Annotate, clip_annotations, parse_srt, re
 from codeckit.normalize.steps import Item, Rejected, run_steps
 from codeckit.normalize.writers import JsonlWriter, ParquetWriter, WebDatasetWriter, parse_size
 from codeckit.probe import probe
-from codeckit.samples import lavfi_clip
+from codeckit.demo_media import lavfi_clip
 
 
 @pytest.fixture(scope="module")

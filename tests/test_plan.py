@@ -10,7 +10,8 @@ import pytest
 from codeckit.encode import encode
 from codeckit.errors import ConfigError
 from codeckit.ffmpeg import run_ffmpeg
-from codeckit.plan import Filter, PlanError, _graph, plan, remux_blockers
+from codeckit.plan import Filter, PlanError, plan, remux_blockers
+from codeckit.video_filters import filter_graph as _graph
 from codeckit.probe import probe
 from codeckit.profiles import Target, VideoTarget, load_profile
 
@@ -65,6 +66,20 @@ def test_remux_blockers_name_each_reason(clips):
     assert "interlaced" in remux_blockers(probe(clips.interlaced), web())
 
 
+def test_remux_blockers_carry_codes_beside_their_messages(clips):
+    import pickle
+
+    from codeckit.plan import KEYINT_BLOCKER, Blocker
+    t = web("video.size=exact", "video.width=160", "video.height=120", "video.keyint=10")
+    why = remux_blockers(probe(clips.plain), t)
+    assert all(isinstance(b, Blocker) for b in why)
+    assert [b.code for b in why] == ["size", KEYINT_BLOCKER]
+    assert why[-1] == "the target fixes the keyframe interval"      # the text people read is unchanged
+    assert [b.code for b in remux_blockers(probe(clips.anamorphic), web())] == ["sar"]
+    back = pickle.loads(pickle.dumps(why))                              # process pools pickle them
+    assert back == why and [b.code for b in back] == [b.code for b in why]
+
+
 # ---------------------------------------------------------------- geometry
 
 def test_rotation_is_applied_in_the_graph_and_the_output_is_upright(clips, tmp_path):
@@ -117,6 +132,15 @@ def test_exact_size_pads_or_crops(clips, tmp_path, aspect, filt):
     assert any(f.startswith(filt + "=") for f in job.filters)
     v = run(job).video[0]
     assert (v.width, v.height, v.sar) == (200, 200, "1:1")
+
+
+@pytest.mark.parametrize("width", [5, 9, 13, 7, 2, 1])
+def test_even_rounds_a_tie_up_as_ffmpeg_scale_minus_2_does(width, tmp_path):
+    from codeckit.video_filters import even
+    out = tmp_path / "s.nut"
+    run_ffmpeg(["-f", "lavfi", "-i", f"color=size={width}x2:d=0.04", "-vf", "scale=-2:2", "-c:v", "rawvideo",
+                "-y", str(out)])
+    assert even(width) == probe(out).video[0].width == {5: 6, 9: 10, 13: 14, 7: 8, 2: 2, 1: 2}[width]
 
 
 def test_odd_size_is_cropped_to_even(clips, tmp_path):
@@ -218,7 +242,7 @@ def test_hdr_rejected_or_refused_on_8_bit(clips, tmp_path):
 
 
 def test_sdr_color_tags_are_carried(tmp_path):
-    from codeckit.samples import lavfi_clip
+    from codeckit.demo_media import lavfi_clip
     src = lavfi_clip(tmp_path / "tagged.mp4", size="160x120", duration=0.4,
                      vf="setparams=color_primaries=bt709:color_trc=bt709:colorspace=bt709:range=tv")
     job = plan(probe(src), web(), tmp_path / "o.mkv", force_encode=True)

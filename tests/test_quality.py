@@ -205,6 +205,18 @@ def test_scale_to_model_size(carphone_pair):
     assert r.alignment.compared_size[1] == 1080
 
 
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="needs CPU affinity (Linux)")
+def test_libvmaf_threads_follow_the_cpus_this_process_may_use(carphone_pair):
+    ref, dist = carphone_pair
+    allowed = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(allowed)})
+    try:
+        r = measure(ref, dist, subsample=10)
+    finally:
+        os.sched_setaffinity(0, allowed)
+    assert "n_threads=1" in " ".join(r.command)
+
+
 def test_different_durations_fail_naming_the_file(carphone_pair, pairs):
     ref, _ = carphone_pair
     with pytest.raises(QualityError) as exc:

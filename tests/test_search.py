@@ -215,6 +215,17 @@ def test_a_broken_cache_entry_is_reported_and_ignored(short_clip, tmp_path, capl
     assert "ignoring unreadable search cache entry" in caplog.text
 
 
+def test_a_cache_entry_of_another_shape_is_logged_and_ignored(short_clip, tmp_path, caplog):
+    root = tmp_path / "cache"
+    first = search(short_clip, TARGET, encoder="libx264", speed="faster", cache=root, max_probes=1)
+    for f in root.rglob("*.json"):
+        f.write_text('{"an_old_field": 1}')
+    with caplog.at_level("WARNING", logger="codeckit.search"):
+        again = search(short_clip, TARGET, encoder="libx264", speed="faster", cache=root, max_probes=1)
+    assert again.knob_value == first.knob_value and again.probe_encodes == 1
+    assert any(r.name == "codeckit.search" and "another shape" in r.getMessage() for r in caplog.records)
+
+
 def test_max_bitrate_moves_the_answer_to_a_cheaper_value(short_clip, cache_root):
     free = search(short_clip, TARGET, encoder="libx264", speed="faster", cache=cache_root)
     cap = free.predicted_bitrate * 0.7
@@ -284,6 +295,21 @@ def test_decoded_windows_only_where_raw_video_keeps_what_the_encode_reads(bikes,
     assert not windows_usable(probe(made["full-range"]), spans, tmp_path)
     assert not windows_usable(probe(made["interlaced"]), spans, tmp_path)
     assert not windows_usable(probe(bikes), [Span()], tmp_path)
+
+
+def test_cli_search_help_states_the_defaults_the_search_uses():
+    from click.testing import CliRunner
+
+    from codeckit.cli import _register, cli
+    from codeckit.search.knob_search import SAMPLE_SUBSAMPLE, SUBSAMPLE_FROM_HEIGHT
+    from codeckit.search.samples import MAX_SAMPLES, MIN_SAMPLES, SAMPLE_DURATION_S
+    _register()
+    res = CliRunner().invoke(cli, ["search", "--help"], terminal_width=200)
+    assert res.exit_code == 0, res.output
+    text = " ".join(res.output.split())
+    assert f"default {MIN_SAMPLES}-{MAX_SAMPLES}" in text
+    assert f"default {SAMPLE_DURATION_S:g})" in text
+    assert f"default: {SAMPLE_SUBSAMPLE} for sampled {SUBSAMPLE_FROM_HEIGHT}p and up" in text
 
 
 def test_cli_search_json(short_clip, cache_root, monkeypatch):

@@ -15,7 +15,7 @@ from codeckit.codecs import Capability, probe_capabilities
 from codeckit.plan import Expectation
 from codeckit.probe import probe
 from codeckit.profiles import load_profile
-from codeckit.samples import lavfi_clip
+from codeckit.demo_media import lavfi_clip
 from codeckit.transcode import TranscodeOptions, find_sources, size_jobs, transcode
 from codeckit.verify import verify_output
 

@@ -99,7 +99,8 @@ def _render(s) -> None:
     t = Table(title=f"normalize → {s.out_dir} ({s.profile}, {s.engine})", title_justify="left", show_header=False)
     t.add_column(style="bold")
     t.add_column()
-    t.add_row("items in", f"{s.files_in} file(s), {s.unique_sources} unique")
+    t.add_row("items in", f"{s.files_in} file(s), {s.unique_sources} unique"
+              + (f"; {s.non_video} non-video file{'s' if s.non_video != 1 else ''} skipped" if s.non_video else ""))
     t.add_row("out", f"{s.clips_out} clip(s) from {s.accepted} source(s) ({s.remuxed_clips} stream-copied)")
     rej = ", ".join(f"{k} {v}" for k, v in sorted(s.rejected.items())) or "none"
     t.add_row("rejected", f"{sum(s.rejected.values())} ({rej})")

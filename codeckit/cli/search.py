@@ -7,6 +7,9 @@ import click
 from rich.table import Table
 
 from ..search import DEFAULT_MAX_PROBES, DEFAULT_TOLERANCE, Probe, SearchResult, search
+from ..search.sample_encode import SAMPLE_SUBSAMPLE, SUBSAMPLE_FROM_HEIGHT
+from ..search.samples import (FULL_PASS_SHARE, MAX_SAMPLES, MIN_SAMPLE_SECONDS, MIN_SAMPLES, SAMPLE_DURATION_S,
+                               SAMPLE_SHARE)
 from . import cli
 from .common import console, err_console, fmt_bitrate, fmt_bytes, print_json
 
@@ -15,6 +18,15 @@ def _ordinal(n: int) -> str:
     """2nd, 3rd, 5th, 11th, 21st."""
     suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
     return f"{n}{suffix}"
+
+
+# The defaults the help states, from the constants the search uses, so the two cannot drift apart.
+_SAMPLES_HELP = (f"How many samples (default {MIN_SAMPLES}-{MAX_SAMPLES}, scoring {SAMPLE_SHARE:.0%} of the source, "
+                 f"at least {MIN_SAMPLE_SECONDS:g} s; the whole source when the samples would encode "
+                 f"{FULL_PASS_SHARE:.0%} of it or more).")
+_SAMPLE_DURATION_HELP = f"Seconds scored per sample (default {SAMPLE_DURATION_S:g})."
+_SUBSAMPLE_HELP = (f"Score every Nth frame of the samples (default: {SAMPLE_SUBSAMPLE} for sampled "
+                   f"{SUBSAMPLE_FROM_HEIGHT}p and up, else 1).")
 
 
 def _bitrate(text: str | None) -> float | None:
@@ -55,12 +67,10 @@ def _knob_range(text: str | None) -> tuple[float, float] | None:
 @click.option("--knob-range", "knob_range", default=None, metavar="LO:HI", help="Narrow the knob's range.")
 @click.option("--max-bitrate", default=None, metavar="RATE", help="Cap the answer's bitrate (e.g. 4M).")
 @click.option("--max-probes", type=click.IntRange(1, 20), default=DEFAULT_MAX_PROBES, show_default=True)
-@click.option("--samples", type=click.IntRange(1, 50), default=None, help="How many samples (default 3-5).")
-@click.option("--sample-duration", type=click.FloatRange(0.2, 60), default=None,
-              help="Seconds per sample (default 2).")
+@click.option("--samples", type=click.IntRange(1, 50), default=None, help=_SAMPLES_HELP)
+@click.option("--sample-duration", type=click.FloatRange(0.2, 60), default=None, help=_SAMPLE_DURATION_HELP)
 @click.option("--model", default="auto", show_default=True, help="VMAF model (see `codeckit quality -h`).")
-@click.option("--subsample", type=click.IntRange(1), default=None,
-              help="Score every Nth frame of the samples (default: 2 for sampled 720p and up, else 1).")
+@click.option("--subsample", type=click.IntRange(1), default=None, help=_SUBSAMPLE_HELP)
 @click.option("--no-cache", is_flag=True, help="Encode and score every sample, ignoring the cache.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def search_cmd(source: str, target: float, encoder: str | None, profile: str | None, prefer: str, speed: str,

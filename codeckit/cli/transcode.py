@@ -216,9 +216,14 @@ def _print_plan(report: TranscodeReport) -> None:
         else:
             console.print(_item_line(ir), highlight=False, emoji=False, soft_wrap=True)
     console.print(f"dry run: {report.count('planned')} to transcode, {report.count('skipped')} skipped, "
-                  f"{report.count('failed')} failed to plan; {report.jobs} at a time"
+                  f"{report.count('failed')} failed to plan{_non_video(report)}; {report.jobs} at a time"
                   + (f", {report.threads} encoder thread(s) each" if report.threads else ""), highlight=False,
                   emoji=False, soft_wrap=True)
+
+
+def _non_video(report: TranscodeReport) -> str:
+    n = report.ignored
+    return f", {n} non-video file{'s' if n != 1 else ''} skipped" if report.ignored else ""
 
 
 def _print_summary(report: TranscodeReport, verbose: bool) -> None:
@@ -228,6 +233,9 @@ def _print_summary(report: TranscodeReport, verbose: bool) -> None:
                 err_console.print(f"[red]{_short(ir.source)}[/]:", highlight=False, emoji=False)
                 err_console.print(ir.traceback or ir.stderr_tail, highlight=False, emoji=False, markup=False,
                                   style="dim")
+    for ir in report.items:
+        if ir.state == "failed" and ir.output is None:  # an entry that could not be read: it never ran
+            console.print(_item_line(ir), highlight=False, emoji=False, soft_wrap=True)
     s = report.summary()
     reasons: dict[str, int] = {}
     for ir in report.items:
@@ -239,7 +247,7 @@ def _print_summary(report: TranscodeReport, verbose: bool) -> None:
              f"[red]{s['failed']} failed[/]" if s["failed"] else "0 failed"]
     if s["interrupted"]:
         parts.append(f"[yellow]{s['interrupted']} unfinished[/]")
-    line = ", ".join(parts)
+    line = ", ".join(parts) + _non_video(report)
     if s["bytes_in"]:
         saving = f" (saved {s['saving'] * 100:.0f}%)" if s["saving"] is not None and s["saving"] >= 0 else \
             f" ({-s['saving'] * 100:.0f}% larger)" if s["saving"] is not None else ""

@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 
 from .rules import ClipRules
-from .steps import ClipSpec, Item, Rejected, Step
+from .steps import ClipSpan, Item, Rejected, Step
 
 
 def _grid(t: float, fps: float | None) -> float:
@@ -15,13 +15,13 @@ def _grid(t: float, fps: float | None) -> float:
 
 
 def plan_clips(duration_s: float, rules: ClipRules, *, fps: float | None = None,
-               scene_times: list[float] | None = None) -> list[ClipSpec]:
+               scene_times: list[float] | None = None) -> list[ClipSpan]:
     """The clips of a source `duration_s` long (times relative to its start). An empty list means
     nothing long enough was left."""
     if duration_s <= 0:
         return []
     if rules.mode == "none":
-        return [ClipSpec(0, 0.0, round(duration_s, 6))]
+        return [ClipSpan(0, 0.0, round(duration_s, 6))]
     pieces: list[tuple[float, float]] = []
     if rules.mode == "fixed":
         n = int(math.floor(duration_s / rules.length_s + 1e-9))
@@ -36,17 +36,17 @@ def plan_clips(duration_s: float, rules: ClipRules, *, fps: float | None = None,
             n = max(1, math.ceil((b - a) / rules.max_length_s - 1e-9))
             step = (b - a) / n
             pieces += [(a + k * step, a + (k + 1) * step) for k in range(n)]
-    out: list[ClipSpec] = []
+    out: list[ClipSpan] = []
     for a, b in pieces:
         a, b = _grid(a, fps), _grid(b, fps)
         if b - a >= rules.min_length_s - 1e-6 and b - a <= max(rules.max_length_s, rules.length_s) + 1e-6:
-            out.append(ClipSpec(len(out), a, b))
+            out.append(ClipSpan(len(out), a, b))
         if rules.max_clips is not None and len(out) >= rules.max_clips:
             break
     return out
 
 
-class Clip(Step):
+class CutClips(Step):
     """Fills `item.clips`; rejects a source that yields no clip long enough."""
     name = "clips"
 

@@ -13,11 +13,10 @@ from dataclasses import dataclass, field, fields, replace
 from fractions import Fraction
 from pathlib import Path
 
-from ..plan import EncodeJob
+from ..plan import KEYINT_BLOCKER, EncodeJob
+from ..sources import open_media, packets
 from ..verify import VerifyError
-from .steps import ClipSpec
-
-_KEYINT_BLOCKER = "the target fixes the keyframe interval"
+from .steps import ClipSpan
 
 
 @dataclass
@@ -67,8 +66,9 @@ def conforms(info, scan, target) -> list[str]:
     from ..plan import remux_blockers
     why = remux_blockers(info, target)
     keyint = target.video.keyint
-    if _KEYINT_BLOCKER in why and keyint:
-        why.remove(_KEYINT_BLOCKER)
+    if keyint and any(b.code == KEYINT_BLOCKER for b in why):
+        # a fixed keyframe interval in frames the source may meet already: its keyframes decide
+        why = [b for b in why if b.code != KEYINT_BLOCKER]
         gaps = scan.keyframe_interval_frames()
         first_is_key = bool(scan.keyframe_times) and bool(scan.frame_times) and \
             abs(scan.keyframe_times[0] - scan.frame_times[0]) < 1e-6
@@ -80,7 +80,7 @@ def conforms(info, scan, target) -> list[str]:
     return why
 
 
-def clip_job(info, scan, target, clip: ClipSpec, whole: bool, output: Path, *, capabilities=None,
+def clip_job(info, scan, target, clip: ClipSpan, whole: bool, output: Path, *, capabilities=None,
              threads: int | None = None, force_encode: bool = False):
     """The EncodeJob that writes `clip` of the source to `output`."""
     from ..plan import plan
@@ -128,17 +128,14 @@ def encode_clip(job) -> ClipOutput:
 
 def read_clip(path: Path) -> ClipOutput:
     """Demux the whole file (no decoding) and read its first video stream's properties."""
-    import av
-    with av.open(str(path)) as c:
+    with open_media(path) as c:
         s = c.streams.video[0]
         cc = s.codec_context
         sar = s.sample_aspect_ratio or Fraction(1)
         rate = s.average_rate or s.base_rate
         frames, keys = 0, []
         pts = []
-        for p in c.demux(s):
-            if p.size == 0:
-                continue
+        for p in packets(c, s):
             if p.pts is not None:
                 pts.append((p.pts, p.is_keyframe))
             frames += 1

@@ -1,7 +1,7 @@
-"""Sample filters: one small interface (measure a value, judge it), one class per rule of a profile's [filter].
+"""Source filters: one small interface (measure a value, judge it), one class per rule of a profile's [filter].
 
 Every filter is a normalize step: it records its measurement in `item.measurements[name]` (kept in the
-manifest for accepted samples too) and raises `Rejected` with the reason, the measured value and the limit.
+manifest for accepted sources too) and raises `Rejected` with the reason, the measured value and the limit.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from .rules import FilterRules
 from .steps import Item, Rejected, Step
 
 
-class SampleFilter(Step):
+class SourceFilter(Step):
     """`measure(item)` returns a JSON-able value; `judge(value)` returns why it fails, or None."""
     name = "filter"
     limit: Any = None
@@ -37,12 +37,16 @@ def _r(x: float | None, nd: int = 4) -> float | None:
     return None if x is None else round(float(x), nd)
 
 
-class Duration(SampleFilter):
-    name = "duration"
+class _Range(SourceFilter):
+    """A value that must lie in [lo, hi]; either bound may be None (no bound). The limit is [lo, hi]."""
 
     def __init__(self, lo: float | None, hi: float | None):
         self.lo, self.hi = lo, hi
         self.limit = [lo, hi]
+
+
+class Duration(_Range):
+    name = "duration"
 
     def measure(self, item):
         # what the demux saw wins over what the header claims (a cut file claims its old length)
@@ -59,7 +63,7 @@ class Duration(SampleFilter):
         return None
 
 
-class Resolution(SampleFilter):
+class Resolution(SourceFilter):
     name = "resolution"
 
     def __init__(self, min_w: int | None, min_h: int | None):
@@ -76,12 +80,8 @@ class Resolution(SampleFilter):
         return None
 
 
-class Aspect(SampleFilter):
+class Aspect(_Range):
     name = "aspect"
-
-    def __init__(self, lo: float | None, hi: float | None):
-        self.lo, self.hi = lo, hi
-        self.limit = [lo, hi]
 
     def measure(self, item):
         v = item.info.video[0]
@@ -93,7 +93,7 @@ class Aspect(SampleFilter):
         return None
 
 
-class Decodable(SampleFilter):
+class Decodable(SourceFilter):
     """Truncated or damaged: the demux stopped early, or ended before the declared duration, or
     keyframes failed to decode."""
     name = "decodable"
@@ -114,41 +114,46 @@ class Decodable(SampleFilter):
         return None
 
 
-class Black(SampleFilter):
+class _FrameShare(SourceFilter):
+    """The share of the scan's frame samples (or of the steps between them) whose value is below `threshold`,
+    judged against `max_fraction`. Subclasses say which values (`values`) and what the share is (`share_of`)."""
+    share_of = "frame samples"
+
+    def __init__(self, max_fraction: float, threshold: float):
+        self.max_fraction, self.threshold = max_fraction, threshold
+        self.limit = max_fraction
+
+    def values(self, item: Item) -> np.ndarray:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def measure(self, item):
+        v = self.values(item)
+        return _r(float(np.mean(v < self.threshold)) if len(v) else 0.0, 3)
+
+    def judge(self, v):
+        return f"{v:.0%} of {self.share_of} (limit {self.max_fraction:.0%})" if v > self.max_fraction else None
+
+
+class Black(_FrameShare):
+    """Black frames: a frame sample's mean luma (0-255) below `threshold` (the profile's `black_luma`)."""
     name = "black"
+    share_of = "sampled frames are black"
 
-    def __init__(self, max_fraction: float, black_luma: float):
-        self.max_fraction, self.black_luma = max_fraction, black_luma
-        self.limit = max_fraction
-
-    def measure(self, item):
-        luma = item.scan.mean_luma()
-        return _r(float(np.mean(luma < self.black_luma)) if len(luma) else 0.0, 3)
-
-    def judge(self, v):
-        return f"{v:.0%} of sampled frames are black (limit {self.max_fraction:.0%})" \
-            if v > self.max_fraction else None
+    def values(self, item):
+        return item.scan.mean_luma()
 
 
-class Static(SampleFilter):
-    """Frozen or static content: consecutive samples (keyframes, or frames spread over the video) that
-    do not change."""
+class Static(_FrameShare):
+    """Frozen or static content: consecutive frame samples (keyframes, or frames spread over the video) that
+    do not change (mean |difference| below `threshold`, the profile's `static_diff`)."""
     name = "static"
+    share_of = "sample-to-sample steps show no change"
 
-    def __init__(self, max_fraction: float, diff: float):
-        self.max_fraction, self.diff = max_fraction, diff
-        self.limit = max_fraction
-
-    def measure(self, item):
-        d = item.scan.step_diffs()
-        return _r(float(np.mean(d < self.diff)) if len(d) else 0.0, 3)
-
-    def judge(self, v):
-        return f"{v:.0%} of sample-to-sample steps show no change (limit {self.max_fraction:.0%})" \
-            if v > self.max_fraction else None
+    def values(self, item):
+        return item.scan.step_diffs()
 
 
-class BitsPerPixel(SampleFilter):
+class BitsPerPixel(SourceFilter):
     """Starved sources (a few kbit/s for a big picture) carry blocking, not content."""
     name = "bits_per_pixel"
 
@@ -168,7 +173,7 @@ class BitsPerPixel(SampleFilter):
         return f"{v:g} bits per pixel is below {self.lo:g}" if v is not None and v < self.lo else None
 
 
-class HdrPolicy(SampleFilter):
+class HdrPolicy(SourceFilter):
     name = "hdr"
     limit = "reject"
 
@@ -179,10 +184,10 @@ class HdrPolicy(SampleFilter):
         return f"HDR ({v}) source and the profile rejects HDR" if v else None
 
 
-def build_filters(rules: FilterRules, *, reject_hdr: bool = False) -> list[SampleFilter]:
+def build_filters(rules: FilterRules, *, reject_hdr: bool = False) -> list[SourceFilter]:
     """The filters a profile's [filter] section switches on, in the order they are judged; `reject_hdr` follows the
     profile's `video.hdr = "reject"`."""
-    out: list[SampleFilter] = [Decodable()]
+    out: list[SourceFilter] = [Decodable()]
     if rules.min_duration_s is not None or rules.max_duration_s is not None:
         out.append(Duration(rules.min_duration_s, rules.max_duration_s))
     if rules.min_width or rules.min_height:

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ProbeError
+from ..sources import open_media
 
 THUMB_W, THUMB_H = 64, 36
 #: Fewer keyframe samples than this and the source is decoded further to get more.
@@ -31,7 +32,7 @@ TRUNCATED_SHARE = 0.9
 
 
 @dataclass
-class Scan:
+class FrameScan:
     """What one demux (and a little decoding) of a source's first video stream found."""
     packets: int = 0
     video_bytes: int = 0
@@ -83,20 +84,20 @@ def _thumb(frame) -> np.ndarray:
 def _open(path: Path):
     import av
     try:
-        return av.open(str(path), options={"protocol_whitelist": "file"}, metadata_errors="replace")
+        return open_media(path)
     except av.error.FFmpegError as exc:
         raise ProbeError(f"cannot open: {exc.strerror or exc}", path=path) from exc
 
 
 def scan(path: str | Path, *, scenes: bool = False, scene_threshold: float = 0.12,
-         min_samples: int = MIN_SAMPLES) -> Scan:
+         min_samples: int = MIN_SAMPLES) -> FrameScan:
     """Demux the first video stream once, decoding keyframes only; decode more only when needed."""
     import av
     import resource
 
     path = Path(path)
     r0 = resource.getrusage(resource.RUSAGE_SELF)
-    out = Scan()
+    out = FrameScan()
     container = _open(path)
     try:
         if not container.streams.video:
@@ -148,7 +149,7 @@ def scan(path: str | Path, *, scenes: bool = False, scene_threshold: float = 0.1
     return out
 
 
-def _enough_keyframes(out: Scan, min_samples: int) -> bool:
+def _enough_keyframes(out: FrameScan, min_samples: int) -> bool:
     """Keyframes are a fair sample when there are `min_samples` of them, or at least 3 spread no more than
     KEYFRAME_SPACING_S apart on average (a phone's or a streaming service's GOP of 1-2 s)."""
     n = len(out.sample_times)
@@ -157,7 +158,7 @@ def _enough_keyframes(out: Scan, min_samples: int) -> bool:
     return n >= 3 and out.end_s / n <= KEYFRAME_SPACING_S
 
 
-def _decode(packet, out: Scan) -> list:
+def _decode(packet, out: FrameScan) -> list:
     import av
     try:
         return packet.decode()
@@ -172,7 +173,7 @@ def _stack(thumbs: list[np.ndarray]) -> np.ndarray:
     return np.stack(thumbs)
 
 
-def _decode_more(path: Path, out: Scan, *, every_frame: bool, wanted: int) -> None:
+def _decode_more(path: Path, out: FrameScan, *, every_frame: bool, wanted: int) -> None:
     """Decode beyond keyframes: every frame (scenes), or B-frames dropped and about `wanted` frames kept,
     evenly spaced in time."""
     import av
@@ -209,7 +210,7 @@ def _decode_more(path: Path, out: Scan, *, every_frame: bool, wanted: int) -> No
     out.sample_mode = "decode-all" if every_frame else "decode-sparse"
 
 
-def _scene_starts(out: Scan, threshold: float) -> list[float]:
+def _scene_starts(out: FrameScan, threshold: float) -> list[float]:
     """Times of frames that differ from the frame before by more than `threshold` (0-1)."""
     diffs = out.step_diffs() / 255.0
     return [out.sample_times[i + 1] for i in np.nonzero(diffs > threshold)[0]]

@@ -7,7 +7,7 @@ from typing import Any
 
 
 class Rejected(Exception):
-    """A sample left out of the corpus: which rule (`reason`, a short code), the measured value and the limit."""
+    """A source left out of the corpus: which rule (`reason`, a short code), the measured value and the limit."""
 
     def __init__(self, reason: str, message: str, value: Any = None, limit: Any = None):
         self.reason, self.message, self.value, self.limit = reason, message, value, limit
@@ -18,7 +18,7 @@ class Rejected(Exception):
 
 
 @dataclass
-class ClipSpec:
+class ClipSpan:
     """A piece of a source, in seconds from its start: [start_s, end_s)."""
     index: int
     start_s: float
@@ -35,9 +35,9 @@ class Item:
     source: Path
     content_hash: str = ""
     info: Any = None                 # codeckit.probe.MediaInfo
-    scan: Any = None                 # codeckit.normalize.scan.Scan
+    scan: Any = None                 # codeckit.normalize.scan.FrameScan
     measurements: dict[str, Any] = field(default_factory=dict)
-    clips: list[ClipSpec] = field(default_factory=list)
+    clips: list[ClipSpan] = field(default_factory=list)
     annotations: dict | None = None  # the sidecar, parsed: {"path", "format", "data"}
     records: list[dict] = field(default_factory=list)
 

@@ -1,8 +1,9 @@
 """VMAF-targeted encoding: find the quality-knob value that reaches a VMAF target with the fewest bytes.
 
-Laid out like ab-av1's crf-search: `knob_search` is the search itself, `samples` places and encodes the
-samples, `model` is the monotone knob -> VMAF model, `cache` keeps sample results on disk, and
-`per_title` runs a search per file for transcode profiles that ask for `quality = { vmaf = N }`.
+Laid out like ab-av1's crf-search: `knob_search` is the search itself, `sample_encode` encodes and scores
+every sample at one knob value (a probe), `samples` places the samples and builds their FFmpeg commands,
+`model` is the monotone knob -> VMAF model, `cache` keeps sample results on disk, and `per_title` runs a
+search per file for transcode profiles that ask for `quality = { vmaf = N }`.
 """
 from .cache import SampleCache
 from .knob_search import DEFAULT_MAX_PROBES, DEFAULT_TOLERANCE, Probe, SampleResult, SearchResult, search

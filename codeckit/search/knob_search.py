@@ -2,9 +2,6 @@
 from __future__ import annotations
 
 import math
-import shutil
-import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -12,25 +9,15 @@ from typing import Callable, Sequence
 
 from ..codecs import BY_NAME, EncoderRequest, Implementation, choose_encoder
 from ..codecs.capability import Capability, probe_capabilities
-from ..errors import CodeckitError, ConfigError, EncoderUnavailable
-from ..ffmpeg import build_info, run_ffmpeg
+from ..errors import ConfigError, EncoderUnavailable
+from ..ffmpeg import build_info
 from ..probe import MediaInfo, probe
-from ..quality import QualitySettings, measure, model_for_size
-from .cache import SampleCache, entry_key, source_identity
 from .model import KnobGrid, MonotoneCurve, monotone_search
-from .samples import (EncodeRecipe, Span, encode_args, extract_window, keyframe_interval_s, packet_profile,
-                      plan_samples, sample_count, video_packets, window_input_options, windows_usable)
+from .sample_encode import SAMPLE_SUBSAMPLE, SUBSAMPLE_FROM_HEIGHT, Probe, Prober, SampleResult, plain_number
+from .samples import EncodeRecipe, Span
 
 DEFAULT_TOLERANCE = 0.5          # VMAF points above the target that still count as a hit
 DEFAULT_MAX_PROBES = 6
-# Sample scores are subsampled (every 3rd frame) on sources this tall and up: VMAF at 1080p costs about
-# half an x264-medium encode per frame. An odd step: encoders lay out frame types in powers of two (x264's
-# B-pyramid, SVT-AV1's mini-GOPs), and every 2nd frame picks mostly one type. Replayed over the per-frame
-# VMAF of full x264 encodes of the 2-minute bench mix (6 random 1 s samples), every 2nd frame strayed from
-# the all-frames mean by 0.20-0.23 VMAF (sd), every 3rd by 0.08-0.09, every 4th by 0.32-0.35.
-SUBSAMPLE_FROM_HEIGHT = 720
-SAMPLE_SUBSAMPLE = 3
-
 # VMAF approaches 100 roughly exponentially as the knob improves, so the search models
 # y = -log(VMAF_CEILING - vmaf), which is close to linear in the knob over the useful range.
 VMAF_CEILING = 100.5
@@ -51,50 +38,6 @@ QUALITY_PER_VMAF = 2.5
 BRACKET_VMAF = 5.0
 AIM_VMAF = 0.75
 
-
-@dataclass
-class SampleResult:
-    start_s: float | None
-    duration_s: float | None
-    bytes: int
-    frames: int
-    seconds: float
-    vmaf: float
-    scored_frames: int
-    encode_cpu_s: float
-    score_cpu_s: float
-    wall_s: float
-    cached: bool = False
-    key_bytes: int = 0           # of which keyframes (each sample starts with one)
-    keyframes: int = 0
-    window_cpu_s: float = 0.0    # decoding the sample's frames from the source once (extract_window)
-
-
-def _bitrate(results: list[SampleResult], seconds: float, key_every_s: float | None) -> float:
-    """Bits per second the samples predict. A sample starts with a keyframe a long encode has only every
-    `key_every_s`: the samples' keyframes are counted at that rate instead (None: the whole source, as is)."""
-    if not seconds:
-        return 0.0
-    total = sum(r.bytes for r in results)
-    keys = sum(r.keyframes for r in results)
-    if key_every_s is None or not keys:
-        return 8 * total / seconds
-    key_bytes = sum(r.key_bytes for r in results)
-    return 8 * (total - key_bytes + key_bytes / keys * seconds / key_every_s) / seconds
-
-
-@dataclass
-class Probe:
-    """One knob value tried: every sample encoded at it and scored."""
-    knob: float
-    vmaf: float                  # frame-weighted mean over the samples
-    bytes: int
-    seconds: float
-    bitrate: float               # bits per second of video
-    samples: list[SampleResult]
-    cpu_s: float
-    wall_s: float
-    cached: bool                 # every sample came from the cache
 
 
 @dataclass
@@ -211,13 +154,6 @@ def _between_probes(probes: dict[int, Probe], best_u: int, target: float, prior:
     return u, _vmaf(curve(u)), math.exp(rate(u)), f
 
 
-def _num(x: float | None):
-    """A knob value as people write it: 27, 27.25."""
-    if x is None:
-        return None
-    return int(x) if float(x).is_integer() else float(x)
-
-
 def search(source: str | Path, target_vmaf: float, *, encoder: str | Implementation = "libx264",
            prefer: str = "hardware", speed: str | int = "medium", bit_depth: int | None = None,
            filters: Sequence[str] = (), extra_output_args: Sequence[str] = (), recipe: EncodeRecipe | None = None,
@@ -249,122 +185,58 @@ def search(source: str | Path, target_vmaf: float, *, encoder: str | Implementat
         impl = _resolve_encoder(encoder, prefer, depth_hint, capabilities)
         recipe = EncodeRecipe(impl, speed, _bit_depth_for(impl, v.bit_depth, bit_depth), tuple(filters),
                               tuple(extra_output_args))
-    impl = recipe.implementation
-    knob = impl.knob
     if not 0 < target_vmaf <= 100:
         raise ConfigError(f"target VMAF {target_vmaf:g} is outside 0-100")
     build = build_info()
     build.require_filter("libvmaf", "VMAF (libvmaf)")
+    lo, hi = _knob_limits(recipe, knob_range)
+    grid = KnobGrid.of(recipe.implementation.knob, lo, hi)
+    prober = Prober(src, info, recipe, grid, build.version, samples=samples, sample_duration_s=sample_duration_s,
+                     model=model, subsample=subsample, cache=cache, on_probe=on_probe)
+    try:
+        found = _find(prober, (lo, hi), target_vmaf, tolerance, max_bitrate, max_probes)
+    finally:
+        prober.close()
+    return _result(prober, found, target_vmaf, tolerance, started, cpu0)
 
+
+def _knob_limits(recipe: EncodeRecipe, knob_range: tuple[float, float] | None) -> tuple[float, float]:
+    """The knob values the search may try: the recipe's native range, narrowed by `knob_range`."""
+    knob = recipe.implementation.knob
     lo, hi = recipe.knob_range
     if knob_range is not None:
         lo, hi = max(lo, min(knob_range)), min(hi, max(knob_range))
         if lo > hi:
-            raise ConfigError(f"knob range {knob_range} is outside {impl.name}'s {knob.lo:g}-{knob.hi:g}")
-    grid = KnobGrid.of(knob, lo, hi)
+            raise ConfigError(f"knob range {knob_range} is outside {recipe.implementation.name}'s "
+                              f"{knob.lo:g}-{knob.hi:g}")
+    return lo, hi
 
-    profile = packet_profile(src, v.index) if sample_count(info, samples, sample_duration_s) else None
-    spans = plan_samples(info, count=samples, duration_s=sample_duration_s, profile=profile)
-    full = len(spans) == 1 and spans[0].whole
-    key_every_s = keyframe_interval_s(profile, v.duration_s or info.duration_s)
-    if subsample is None:
-        subsample = SAMPLE_SUBSAMPLE if (not full and v.height >= SUBSAMPLE_FROM_HEIGHT) else 1
-    model_name = model_for_size(v.width, v.height).name if model == "auto" else model
-    qs = QualitySettings(model=model_name, subsample=subsample)
-    store = SampleCache(None if cache is True else (cache if cache else None), enabled=bool(cache))
-    src_id = source_identity(src, info.duration_s)
-    fps = v.avg_fps or v.nominal_fps or 25.0
-    lead_s = 1.0 / fps
 
-    probes: dict[int, Probe] = {}          # by grid position u
-    workdir = Path(tempfile.mkdtemp(prefix="codeckit-search-"))
-    use_windows = not full and recipe.decoded_windows and windows_usable(info, spans, workdir)
-    window_options = window_input_options(info) if use_windows else []
-    windows: dict[int, tuple[Path, float]] = {}     # sample -> (its decoded frames, CPU spent decoding them)
+@dataclass
+class _Found:
+    """Where the search stopped: the grid position chosen and why, and the priors it used."""
+    best_u: int | None
+    reason: str
+    reached: bool
+    constrained: bool
+    prior: float                 # y per grid step
+    bitrate_prior: float         # log(bitrate) per grid step
 
-    def decoded(i: int, span: Span) -> tuple[Path, float]:
-        """The sample's frames decoded once, on first use; the CPU is counted once, by the first probe."""
-        if i in windows:
-            return windows[i][0], 0.0
-        path = workdir / f"w{i}.nut"
-        run = extract_window(src, span, v.index, path)
-        windows[i] = (path, run.cpu_s)
-        return windows[i]
 
-    def run_probe(u: int) -> Probe:
-        k = grid.knob(u)
-        t0 = time.monotonic()
-        results = []
-        for i, span in enumerate(spans):
-            key = entry_key({"source": src_id, "span": [span.start_s, span.pre_roll_s, span.duration_s,
-                                                        span.post_roll_s],
-                             "encode": recipe.cache_parts(k), "score": qs.key(), "ffmpeg": build.version})
-            hit = store.get(key)
-            if hit is not None:
-                try:
-                    results.append(SampleResult(**{**hit, "cached": True}))
-                    continue
-                except TypeError as exc:
-                    print(f"codeckit: ignoring a search cache entry of another shape: {exc}", file=sys.stderr)
-            out = workdir / f"k{k:g}-s{i}.mkv"
-            s0 = time.monotonic()
-            window_cpu = 0.0
-            if use_windows:
-                # the sample's frames, decoded once: the encode reads them whole, the scorer from the pre-roll
-                ref, window_cpu = decoded(i, span)
-                args, ref_ss = encode_args(ref, out, recipe, k, Span(), 0, input_options=window_options), 0.0
-            else:
-                ref, ref_ss = src, span.start_s
-                args = encode_args(src, out, recipe, k, span, v.index)
-            enc = run_ffmpeg(args, subject=src, loglevel="error",
-                             duration_s=span.encoded_s if not span.whole else info.duration_s)
-            st = video_packets(out)
-            nbytes, frames, seconds = st.bytes, st.frames, st.seconds
-            if frames == 0:
-                raise CodeckitError(f"the sample encode with {impl.name} at {knob.option} {k:g} produced no frames",
-                                    path=src, stderr_tail=enc.stderr_tail)
-            if span.whole:
-                q = measure(src, out, qs)
-                score, scored = q.score, q.frames
-            else:
-                # Scored from one frame before the span, whose score is dropped: libvmaf's motion feature
-                # is 0 on the first frame it sees, which lowers that frame's VMAF (by up to 0.2 on a 1 s
-                # sample), and a long encode has no such frame at that point.
-                lead = lead_s if span.pre_roll_s >= lead_s else 0.0
-                q = measure(ref, out, qs, offset_s=-ref_ss, start_s=span.pre_roll_s - lead,
-                            duration_s=span.duration_s + lead)
-                values = q.per_frame["vmaf"][1:] if lead and q.frames > 1 else q.per_frame["vmaf"]
-                score, scored = sum(values) / len(values), len(values)
-            r = SampleResult(start_s=span.start_s, duration_s=span.duration_s, bytes=nbytes, frames=frames,
-                             seconds=seconds or frames / fps, vmaf=score, scored_frames=scored,
-                             encode_cpu_s=enc.cpu_s, score_cpu_s=q.cpu_s, wall_s=time.monotonic() - s0,
-                             key_bytes=st.key_bytes, keyframes=st.keyframes, window_cpu_s=window_cpu)
-            out.unlink(missing_ok=True)
-            store.put(key, asdict(r))
-            results.append(r)
-        scored = sum(r.scored_frames for r in results)
-        vm = sum(r.vmaf * r.scored_frames for r in results) / max(1, scored)
-        nbytes = sum(r.bytes for r in results)
-        seconds = sum(r.seconds for r in results)
-        p = Probe(knob=_num(k), vmaf=vm, bytes=nbytes, seconds=seconds,
-                  bitrate=_bitrate(results, seconds, None if full else key_every_s),
-                  samples=results,
-                  cpu_s=sum(r.window_cpu_s + r.encode_cpu_s + r.score_cpu_s for r in results if not r.cached),
-                  wall_s=time.monotonic() - t0, cached=all(r.cached for r in results))
-        probes[u] = p
-        if on_probe:
-            on_probe(p)
-        return p
-
+def _find(prober: Prober, knob_limits: tuple[float, float], target_vmaf: float, tolerance: float,
+          max_bitrate: float | None, max_probes: int) -> _Found:
+    """Run the monotone search on the probes, then move the answer under `max_bitrate` if it is over."""
+    knob, grid, probes = prober.recipe.implementation.knob, prober.grid, prober.probes
+    lo, hi = knob_limits
     # Prior slope of y per grid step, from the knob's map to the common scale at the first guess.
     q0 = max(10.0, min(98.0, FIRST_GUESS_QUALITY_AT_93 + QUALITY_PER_VMAF * (target_vmaf - 93.0)))
     k0 = max(lo, min(hi, knob.value_for_quality(q0)))
     dq = abs(knob.quality_for_value(k0 + 1) - knob.quality_for_value(k0 - 1)) / 2 or 1.0
     prior = Y_PER_QUALITY * dq * grid.step
+    bitrate_prior = LOG_BITRATE_PER_QUALITY * dq * grid.step
     y_target = _y(target_vmaf)
     window = _y(min(100.0, target_vmaf + tolerance)) - y_target
-
-    if full:
+    if prober.full:
         aim, settle = 0.0, None        # exact probes: the search narrows down to neighbouring values
     else:
         aim = y_target - _y(target_vmaf - AIM_VMAF)
@@ -372,47 +244,56 @@ def search(source: str | Path, target_vmaf: float, *, encoder: str | Implementat
         def settle(y_pass: float, y_fail: float) -> bool:
             return _vmaf(y_pass) - _vmaf(y_fail) <= BRACKET_VMAF
 
-    try:
-        best_u, reason, _ = monotone_search(lambda u: _y(run_probe(u).vmaf), y_target, grid.u_lo, grid.u_hi,
-                                            grid.clamp(grid.u(k0)), prior, window, max_probes, aim=aim,
-                                            settle=settle)
-        reached = best_u is not None
-        if best_u is None:
-            # out of reach: the best quality tried is the answer
-            best_u = max(probes) if probes else None
-        constrained = False
-        if max_bitrate and best_u is not None and probes[best_u].bitrate > max_bitrate:
-            best_u, reason = _cap_bitrate(run_probe, probes, best_u, grid, max_bitrate,
-                                          LOG_BITRATE_PER_QUALITY * dq * grid.step,
-                                          max(2, max_probes - len(probes) + 2))
-            constrained = True
-            reached = probes[best_u].vmaf >= target_vmaf
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    best_u, reason, _ = monotone_search(lambda u: _y(prober(u).vmaf), y_target, grid.u_lo, grid.u_hi,
+                                        grid.clamp(grid.u(k0)), prior, window, max_probes, aim=aim, settle=settle)
+    reached = best_u is not None
+    if best_u is None:
+        # out of reach: the best quality tried is the answer
+        best_u = max(probes) if probes else None
+    constrained = False
+    if max_bitrate and best_u is not None and probes[best_u].bitrate > max_bitrate:
+        best_u, reason = _cap_bitrate(prober, probes, best_u, grid, max_bitrate, bitrate_prior,
+                                      max(2, max_probes - len(probes) + 2))
+        constrained = True
+        reached = probes[best_u].vmaf >= target_vmaf
+    return _Found(best_u, reason, reached, constrained, prior, bitrate_prior)
 
+
+def _result(prober: Prober, found: _Found, target_vmaf: float, tolerance: float, started: float,
+            cpu0: float) -> SearchResult:
+    """The SearchResult: the answer read off the probes (or off the curve between two of them)."""
+    probes, grid, recipe, info = prober.probes, prober.grid, prober.recipe, prober.info
+    impl = recipe.implementation
+    knob = impl.knob
+    best_u, reason = found.best_u, found.reason
     chosen = probes.get(best_u) if best_u is not None else None
     predicted_vmaf = chosen.vmaf if chosen else None
     predicted_bitrate = chosen.bitrate if chosen else None
-    between = _between_probes(probes, best_u, target_vmaf, prior,
-                              LOG_BITRATE_PER_QUALITY * dq * grid.step) if reached and not constrained else None
+    between = _between_probes(probes, best_u, target_vmaf, found.prior, found.bitrate_prior) \
+        if found.reached and not found.constrained else None
     if between:
         best_u, predicted_vmaf, predicted_bitrate, failing_u = between
         reason += (f"; {knob.format(grid.knob(best_u))} lies between the probes at {knob.format(grid.knob(failing_u))} "
                    f"and {knob.format(chosen.knob)}, where the curve through them reaches the target")
     k_best = grid.knob(best_u) if best_u is not None else None
-    total_s = info.duration_s or v.duration_s
+    total_s = info.duration_s or prober.v.duration_s
     ffmpeg_cpu_total = sum(p.cpu_s for p in probes.values())
     return SearchResult(
-        source=str(src), target_vmaf=float(target_vmaf), tolerance=float(tolerance), encoder=impl.name,
-        codec=impl.codec, knob_option=knob.option.lstrip("-"), knob_value=_num(k_best),
+        source=str(prober.src), target_vmaf=float(target_vmaf), tolerance=float(tolerance), encoder=impl.name,
+        codec=impl.codec, knob_option=knob.option.lstrip("-"), knob_value=plain_number(k_best),
         quality=round(knob.quality_for_value(k_best), 2) if k_best is not None else None,
         predicted_vmaf=predicted_vmaf, predicted_bitrate=predicted_bitrate,
         predicted_size_bytes=int(round(predicted_bitrate * total_s / 8)) if chosen and total_s else None,
-        reached=bool(chosen and reached), reason=reason, constrained_by_bitrate=constrained,
+        reached=bool(chosen and found.reached), reason=reason, constrained_by_bitrate=found.constrained,
         probes=list(probes.values()), probe_encodes=sum(1 for p in probes.values() if not p.cached),
-        cached_probes=sum(1 for p in probes.values() if p.cached), samples=spans, full_pass=full,
+        cached_probes=sum(1 for p in probes.values() if p.cached), samples=prober.spans, full_pass=prober.full,
         source_duration_s=total_s, speed=recipe.speed, bit_depth=recipe.bit_depth, filters=list(recipe.filters),
-        model=model_name, subsample=subsample,
+        model=prober.model_name, subsample=prober.qs.subsample,
         encoder_args=recipe.output_args(k_best) if k_best is not None else [],
         wall_s=time.monotonic() - started, cpu_s=ffmpeg_cpu_total + (time.process_time() - cpu0),
         interpolated=between is not None)
+
+
+# SampleResult, Probe and the subsampling constants are part of this module's API (they moved to sample_encode).
+__all__ = ["DEFAULT_MAX_PROBES", "DEFAULT_TOLERANCE", "Probe", "SAMPLE_SUBSAMPLE", "SUBSAMPLE_FROM_HEIGHT",
+           "SampleResult", "SearchResult", "search"]

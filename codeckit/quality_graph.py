@@ -1,0 +1,261 @@
+"""The FFmpeg command that scores a distorted video against its reference: both inputs aligned (start, tags,
+frame rate, size, pixel format) and fed to libvmaf (and FFmpeg's xpsnr)."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+from .batch import cpu_count
+from .ffmpeg import input_url
+from .video_filters import even
+from .vmaf_models import AUTO_MODEL, EXTRA_METRICS, VmafModel, model_for_size, resolve_model
+
+if TYPE_CHECKING:
+    from .quality import QualitySettings
+
+# Pixel formats libvmaf takes: (chroma, bit depth) -> pix_fmt.
+_LIBVMAF_FORMATS = {(c, d): f"yuv{c}p" + ("" if d == 8 else f"{d}le")
+                    for c in ("420", "422", "444") for d in (8, 10, 12, 16)}
+
+
+@dataclass(frozen=True)
+class InputVideo:
+    """What the comparison needs to know of one input."""
+    path: Path
+    index: int               # the stream's index in the file
+    width: int               # as FFmpeg's decoder hands frames over: rotation applied (ffmpeg autorotates)
+    height: int
+    sar: str
+    fps: Fraction | None
+    vfr: bool
+    pix_fmt: str | None
+    duration_s: float | None
+    color_space: str = "unknown"     # the YUV matrix tag (probe's names, which are FFmpeg's)
+    color_range: str = "unknown"
+
+
+@dataclass(frozen=True)
+class ComparedSpan:
+    """Where each input's compared part starts, and how much of each is left from there (None: unknown)."""
+    reference_start_s: float
+    distorted_start_s: float
+    reference_left_s: float | None
+    distorted_left_s: float | None
+
+
+@dataclass
+class Alignment:
+    """What was done to make the two videos comparable, frame for frame."""
+    reference_size: tuple[int, int]
+    distorted_size: tuple[int, int]
+    compared_size: tuple[int, int]
+    scaled: list[str]                 # e.g. ["distorted 88x72 -> 176x144 (bicubic)"]
+    reference_fps: str | None
+    distorted_fps: str | None
+    fps_converted: bool               # the distorted was resampled to the reference's rate
+    pix_fmt: str                      # what libvmaf was fed
+    reference_start_s: float
+    distorted_start_s: float
+    duration_s: float | None          # what was compared (None: to the end)
+    retagged: list[str] = field(default_factory=list)   # e.g. ["reference matrix unknown -> bt709 (label only)"]
+
+
+@dataclass
+class ScoringCommand:
+    """FFmpeg's arguments for one comparison, and where libvmaf and xpsnr write their logs."""
+    args: list[str]
+    alignment: Alignment
+    models: list[VmafModel]
+    log_path: Path
+    xpsnr_path: Path | None
+    expected_duration_s: float | None
+
+
+def _format_facts(pix_fmt: str | None) -> tuple[str, int]:
+    """(chroma "420"/"422"/"444", bit depth) of a pixel format; unknown formats count as 4:2:0 8-bit.
+
+    RGB and 4:4:4 formats map to 4:4:4; gray, 4:1:1, 4:4:0 and friends to 4:2:0 (libvmaf takes no others).
+    """
+    if not pix_fmt:
+        return "420", 8
+    try:
+        import av
+        fmt = av.VideoFormat(pix_fmt, 16, 16)   # a sized format tells the chroma planes' size
+        comps = fmt.components
+        depth = max(c.bits for c in comps)
+        if fmt.is_rgb:
+            return "444", depth
+        if len(comps) < 3:
+            return "420", depth
+        wsub, hsub = comps[0].width // max(1, comps[1].width), comps[0].height // max(1, comps[1].height)
+        return {(1, 1): "444", (2, 1): "422"}.get((wsub, hsub), "420"), depth
+    except Exception:
+        return "420", 8
+
+
+def libvmaf_pix_fmt(reference_pix_fmt: str | None, distorted_pix_fmt: str | None) -> str:
+    """The pixel format both inputs are fed to libvmaf in: the reference's chroma subsampling at the
+    higher of the two bit depths (8, 10, 12 or 16), so that neither side loses precision."""
+    chroma, rdepth = _format_facts(reference_pix_fmt)
+    _, ddepth = _format_facts(distorted_pix_fmt)
+    depth = max(rdepth, ddepth)
+    depth = min((d for d in (8, 10, 12, 16) if d >= depth), default=16)
+    return _LIBVMAF_FORMATS[(chroma, depth)]
+
+
+def fps_text(f: Fraction | None) -> str | None:
+    return None if f is None else f"{f.numerator}/{f.denominator}"
+
+
+def metric_names(models: Sequence[VmafModel]) -> list[str]:
+    """The first model's score is "vmaf" (as libvmaf calls a lone model's); the others keep their names."""
+    names = ["vmaf"]
+    for m in models[1:]:
+        n = re.sub(r"[^A-Za-z0-9_.]", "_", m.name)
+        while n in names:
+            n += "_"
+        names.append(n)
+    return names
+
+
+def scoring_command(ref: InputVideo, dist: InputVideo, s: "QualitySettings", span: ComparedSpan,
+                    workdir: Path) -> ScoringCommand:
+    """The whole comparison as one FFmpeg run: each step below makes the two inputs agree on one thing."""
+    import ffmpeg as ffmpeg_python  # ffmpeg-python: builds the -filter_complex graph and its escaping
+
+    models = [model_for_size(ref.width, ref.height) if m == AUTO_MODEL else resolve_model(m)
+              for m in s.model_names]
+    d, r = _open_inputs(ffmpeg_python, ref, dist, s, span)
+    d, r, retagged = _match_color_tags(d, r, ref, dist)
+    d, r, fps_converted = _match_rates(d, r, ref, dist)
+    d, r, size, scaled = _match_sizes(d, r, ref, dist, s, models[0])
+    pix_fmt = libvmaf_pix_fmt(ref.pix_fmt, dist.pix_fmt)
+    d = d.filter("format", pix_fmts=pix_fmt)
+    r = r.filter("format", pix_fmts=pix_fmt)
+
+    log_path = workdir / "vmaf.json"
+    xpsnr_path = workdir / "xpsnr.txt" if "xpsnr" in s.metrics else None
+    outs = _scorers(ffmpeg_python, d, r, _libvmaf_options(s, models, log_path), xpsnr_path)
+    args = ffmpeg_python.output(*outs, "-", f="null").get_args()
+
+    ref_left, dist_left = span.reference_left_s, span.distorted_left_s
+    expected = None if ref_left is None or dist_left is None else min(ref_left, dist_left)
+    alignment = Alignment(
+        reference_size=(ref.width, ref.height), distorted_size=(dist.width, dist.height), compared_size=size,
+        scaled=scaled, reference_fps=fps_text(ref.fps), distorted_fps=fps_text(dist.fps),
+        fps_converted=fps_converted, pix_fmt=pix_fmt, reference_start_s=span.reference_start_s,
+        distorted_start_s=span.distorted_start_s, duration_s=s.duration_s, retagged=retagged)
+    return ScoringCommand(args=args, alignment=alignment, models=models, log_path=log_path, xpsnr_path=xpsnr_path,
+                          expected_duration_s=expected)
+
+
+def _open_inputs(ffmpeg_python, ref: InputVideo, dist: InputVideo, s: "QualitySettings", span: ComparedSpan):
+    """Both inputs trimmed to the compared span, each starting at time zero."""
+    def open_input(v: InputVideo, ss: float, t: float | None, same_file: bool = False):
+        kw = {"protocol_whitelist": "file"}
+        if same_file:
+            # a file against itself: ffmpeg-python would merge two identical inputs into one node and then
+            # refuse the graph; a (harmless) different queue size keeps them two inputs
+            kw["thread_queue_size"] = 16
+        if ss > 0:
+            kw["ss"] = f"{ss:.6f}"
+        if t is not None:
+            kw["t"] = f"{t:.6f}"
+        return ffmpeg_python.input(input_url(v.path), **kw)[str(v.index)]
+
+    # The distorted drives the output (one score per distorted frame; libvmaf repeats the last reference
+    # frame past the reference's end), so a distorted a frame or two longer is cut to the reference.
+    ref_left, dist_left = span.reference_left_s, span.distorted_left_s
+    dist_t = s.duration_s
+    if ref_left is not None and dist_left is not None and dist_left > ref_left:
+        dist_t = ref_left
+    d = open_input(dist, span.distorted_start_s, dist_t)
+    r = open_input(ref, span.reference_start_s, s.duration_s, same_file=ref.path == dist.path)
+    # Both start at zero, whatever their containers' start times or edit lists say.
+    return d.filter("setpts", expr="PTS-STARTPTS"), r.filter("setpts", expr="PTS-STARTPTS")
+
+
+def _match_color_tags(d, r, ref: InputVideo, dist: InputVideo):
+    """libvmaf's two inputs must agree on the YUV matrix and range tags, and FFmpeg converts one side to the
+    other's when they differ: a matrix through RGB. A side tagged "unknown" is not in another matrix, it
+    is unlabelled: it takes the other side's label instead of a conversion. (An untagged 10-bit encode
+    against its BT.709-tagged source lost 4.7 VMAF to that round trip; so does a raw `ffmpeg -lavfi
+    libvmaf`.) Two different known tags are a real difference and are converted as FFmpeg does."""
+    retagged: list[str] = []
+    for what, option, rv, dv in (("matrix", "colorspace", ref.color_space, dist.color_space),
+                                 ("range", "range", ref.color_range, dist.color_range)):
+        if rv == dv or (what == "range" and "pc" in (rv, dv)):
+            continue                 # an unknown range means limited (tv): against full range it is converted
+        if dv == "unknown":
+            d = d.filter("setparams", **{option: rv})
+            retagged.append(f"distorted {what} unknown -> {rv} (label only)")
+        elif rv == "unknown":
+            r = r.filter("setparams", **{option: dv})
+            retagged.append(f"reference {what} unknown -> {dv} (label only)")
+    return d, r, retagged
+
+
+def _match_rates(d, r, ref: InputVideo, dist: InputVideo):
+    """Frame rates differ (or wander): the distorted is resampled to the reference's rate, so each reference
+    frame meets the distorted frame shown at that moment."""
+    if not ref.fps or not (ref.vfr or dist.vfr or dist.fps is None or
+                           abs(float(dist.fps) - float(ref.fps)) > 1e-4 * float(ref.fps)):
+        return d, r, False
+    d = d.filter("fps", fps=fps_text(ref.fps))
+    if ref.vfr:
+        r = r.filter("fps", fps=fps_text(ref.fps))
+    return d, r, True
+
+
+def _match_sizes(d, r, ref: InputVideo, dist: InputVideo, s: "QualitySettings", model: VmafModel):
+    """Sizes are the coded ones: the SAR is carried along untouched (scaling to a display size would turn
+    an anamorphic pair such as carphone's 176x144 at SAR 128:117 into a size mismatch)."""
+    scaled: list[str] = []
+    target = (ref.width, ref.height)
+    if s.scale == "model":
+        mh = model.size[1]
+        target = (even(mh * ref.width / ref.height), mh)
+    if (dist.width, dist.height) != target:
+        d = d.filter("scale", w=target[0], h=target[1], flags="bicubic")
+        scaled.append(f"distorted {dist.width}x{dist.height} -> {target[0]}x{target[1]} (bicubic)")
+    if (ref.width, ref.height) != target:
+        r = r.filter("scale", w=target[0], h=target[1], flags="bicubic")
+        scaled.append(f"reference {ref.width}x{ref.height} -> {target[0]}x{target[1]} (bicubic)")
+    if scaled and dist.sar != ref.sar:
+        d = d.filter("setsar", sar=ref.sar.replace(":", "/"))
+    return d, r, target, scaled
+
+
+def _libvmaf_options(s: "QualitySettings", models: list[VmafModel], log_path: Path) -> dict:
+    if len(models) == 1:
+        model_arg = models[0].spec
+    else:
+        model_arg = "|".join(f"{m.spec}:name={n}" for m, n in zip(models, metric_names(models)))
+    # Pair each distorted frame with the reference frame nearest in time. libvmaf's default pairs it with
+    # the last reference frame at or before it, which is one frame off whenever a container rounds the
+    # timestamps (MKV/WebM keep milliseconds: 33 ms is before 33.37 ms at 29.97 fps).
+    # Threads: the cores this process may use (affinity and cgroup limits), not every core of the machine.
+    opts = {"model": model_arg, "log_fmt": "json", "log_path": str(log_path),
+            "n_threads": s.threads or cpu_count(), "ts_sync_mode": "nearest"}
+    if s.subsample > 1:
+        opts["n_subsample"] = int(s.subsample)
+    features = [f"name={f}" for m in s.metrics for f in EXTRA_METRICS[m]]
+    if features:
+        opts["feature"] = "|".join(features)
+    return opts
+
+
+def _scorers(ffmpeg_python, d, r, libvmaf_options: dict, xpsnr_path: Path | None) -> list:
+    """libvmaf on the pair; with XPSNR asked for, both inputs split and xpsnr beside it."""
+    if not xpsnr_path:
+        return [ffmpeg_python.filter([d, r], "libvmaf", **libvmaf_options)]
+    ds, rs = d.split(), r.split()
+    return [ffmpeg_python.filter([ds[0], rs[0]], "libvmaf", **libvmaf_options),
+            ffmpeg_python.filter([ds[1], rs[1]], "xpsnr", stats_file=str(xpsnr_path), ts_sync_mode="nearest")]
+
+
+__all__ = ["Alignment", "ComparedSpan", "InputVideo", "ScoringCommand", "libvmaf_pix_fmt", "metric_names",
+           "scoring_command"]

@@ -1,0 +1,177 @@
+"""Inputs of a batch, and one safe way to read them: walk files and folders into media sources (a named error
+for each entry that cannot be read, never an exception that ends the batch), remove the temporary outputs a
+killed run left, and open local media with PyAV without letting it reach other files or URLs.
+"""
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from .errors import SourceError
+
+#: Files a folder walk picks up (a file named on the command line is always tried).
+VIDEO_EXTENSIONS = frozenset(
+    ".mp4 .m4v .mov .mkv .webm .avi .wmv .asf .flv .f4v .mpg .mpeg .m2v .vob .ts .m2ts .mts .mxf .dv .3gp .3g2 "
+    ".ogv .ogg .y4m .nut .rm .rmvb .divx .qt .hevc .h264 .264 .265 .ivf .obu".split())
+
+# What an OSError met while reading an entry means to the user; anything else is "unreadable".
+_ERRNO_CODES = {errno.ELOOP: "symlink_loop", errno.EACCES: "permission_denied", errno.EPERM: "permission_denied",
+                  errno.ENOENT: "not_found", errno.ENOTDIR: "not_found"}
+_MESSAGES = {"symlink_loop": "symbolic link loop: the link never reaches a file",
+             "dangling_symlink": "dangling symbolic link: what it points to does not exist",
+             "permission_denied": "permission denied",
+             "not_found": "no such file",
+             "not_a_file": "not a regular file",
+             "unreadable": "cannot be read"}
+
+
+@dataclass
+class Source:
+    path: Path                 # as given (absolute, links not resolved)
+    relative: Path             # where it goes under an output folder (a folder's tree mirrored)
+    real: Path | None = None   # the file itself, links resolved (default: path)
+
+    def __post_init__(self) -> None:
+        if self.real is None:
+            self.real = self.path
+
+
+@dataclass
+class SourceWalk:
+    """What a walk of the inputs found: the media files, an error per entry it could not read, and how many
+    files it passed over for their extension (not video)."""
+    sources: list[Source] = field(default_factory=list)
+    errors: list[SourceError] = field(default_factory=list)
+    skipped_by_extension: int = 0
+
+
+def _source_error(path: str | os.PathLike, code: str, detail: str | None = None) -> SourceError:
+    """The named error for an entry: `code` is one of the codes in SourceError's docstring."""
+    message = _MESSAGES[code] + (f" ({detail})" if detail else "")
+    return SourceError(message, path=path, code=code)
+
+
+def _os_error(path: str | os.PathLike, exc: OSError) -> SourceError:
+    code = _ERRNO_CODES.get(exc.errno, "unreadable")
+    if code == "not_found" and os.path.islink(path):
+        code = "dangling_symlink"
+    return _source_error(path, code, None if code != "unreadable" else (exc.strerror or str(exc)))
+
+
+def _check_regular_file(path: Path) -> SourceError | None:
+    """None when `path` (links followed) is a regular file; otherwise why it cannot be read as one.
+
+    A FIFO or device named like a video would make a reader block or read forever: only regular files pass.
+    """
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        return _os_error(path, exc)
+    if not stat.S_ISREG(st.st_mode):
+        return _source_error(path, "not_a_file")
+    return None
+
+
+def walk_sources(paths: Iterable[str | os.PathLike], *, exclude: Iterable[str | os.PathLike] = (),
+                 extensions: frozenset[str] = VIDEO_EXTENSIONS) -> SourceWalk:
+    """Media files to process: files as given (always tried, whatever their name), folders walked.
+
+    A walk leaves out hidden entries, temporary outputs of codeckit, the `exclude` folders (an output folder
+    inside an input folder) and files whose extension is not in `extensions` (counted). Links to folders are
+    not followed, as `find` does not: a link back up the tree would never end. Every file is a regular file
+    (links followed); an entry that is not, or that cannot be read, becomes an error of the walk. A file
+    named twice, or inside a folder also named, is returned once.
+    """
+    walk = SourceWalk()
+    excluded = {os.path.realpath(e) for e in exclude}
+    for raw in paths:
+        top = Path(os.path.abspath(os.fspath(raw)))
+        if top.is_dir():
+            _walk_folder(top, excluded, extensions, walk)
+        else:
+            _add_file(top, Path(top.name), walk)
+    walk.sources = _first_of_each(walk.sources, lambda s: s.path)
+    walk.errors = _first_of_each(walk.errors, lambda e: e.path)
+    return walk
+
+
+def _first_of_each(items: list, key) -> list:
+    first: dict = {}
+    for item in items:
+        first.setdefault(key(item), item)
+    return list(first.values())
+
+
+def _walk_folder(top: Path, excluded: set[str], extensions: frozenset[str], walk: SourceWalk) -> None:
+    from .encode import is_temp_name   # here: encode imports verify, which reads media through this module
+
+    def unreadable(exc: OSError) -> None:
+        walk.errors.append(_os_error(exc.filename or top, exc))
+
+    for dirpath, dirnames, filenames in os.walk(top, onerror=unreadable):
+        d = Path(dirpath)
+        dirnames[:] = sorted(n for n in dirnames if not n.startswith(".")
+                             and os.path.realpath(d / n) not in excluded)
+        for name in sorted(filenames):
+            if name.startswith(".") or is_temp_name(name):
+                continue
+            if Path(name).suffix.lower() not in extensions:
+                walk.skipped_by_extension += 1
+                continue
+            _add_file(d / name, (d / name).relative_to(top), walk)
+
+
+def _add_file(path: Path, relative: Path, walk: SourceWalk) -> None:
+    error = _check_regular_file(path)
+    if error is not None:
+        walk.errors.append(error)
+        return
+    walk.sources.append(Source(path, relative, Path(os.path.realpath(path))))
+
+
+def remove_stale_temps(folder: str | os.PathLike) -> list[str]:
+    """Remove the temporary outputs a killed run left under `folder` (its journal line lost, e.g. torn at
+    kill -9); returns what was removed. Only call it while holding the folder's journal lock: then no other
+    run is writing there."""
+    from .encode import is_temp_name
+    removed: list[str] = []
+    for dirpath, _dirs, files in os.walk(folder):
+        for name in files:
+            if is_temp_name(name):
+                p = Path(dirpath) / name
+                try:
+                    p.unlink()
+                    removed.append(str(p))
+                except OSError:
+                    pass  # gone already, or not ours to remove: the next run tries again
+    return removed
+
+
+# ---------------------------------------------------------------- reading local media with PyAV
+
+def open_media(path: str | os.PathLike):
+    """Open a local file with PyAV, for reading; use it as `with open_media(p) as container:`.
+
+    Only the file: protocol is allowed, so a playlist or reference file cannot make FFmpeg open other files or
+    URLs; metadata that is not valid UTF-8 is replaced, not fatal. Raises av.error.FFmpegError subclasses
+    (callers map them to their own errors).
+    """
+    import av
+    return av.open(os.fspath(path), options={"protocol_whitelist": "file"}, metadata_errors="replace")
+
+
+def packets(container, *streams, timed: bool = False) -> Iterator:
+    """The demuxed packets of `streams` (all when none given) that carry data: the empty packets demux() ends
+    each stream with, to flush decoders, are left out, and with `timed` those without a presentation time."""
+    for packet in container.demux(*streams):
+        if packet.size == 0 or (timed and packet.pts is None):
+            continue
+        yield packet
+
+
+__all__ = ["Source", "SourceWalk", "VIDEO_EXTENSIONS", "open_media", "packets", "remove_stale_temps",
+           "walk_sources"]
