@@ -35,8 +35,7 @@ class Cancelled(Exception):
     """The batch was told to stop (Ctrl-C, SIGTERM): the item is unfinished, not failed."""
 
 
-class JournalBusy(CodeckitError):
-    """Another run holds the journal (two runs must not write one output folder at once)."""
+from .errors import JournalBusy  # noqa: E402,F401  (defined with every other error; kept importable from here)
 
 
 # ---------------------------------------------------------------- items, events, outcomes
@@ -213,13 +212,10 @@ class Journal:
 
     def _compact(self) -> None:
         """Rewrite the journal with only each key's last record (reruns keep appending)."""
-        tmp = self.path.with_name(self.path.name + ".compact")
-        with open(tmp, "wb") as fh:
+        from .fileio import atomic_open
+        with atomic_open(self.path, "wb") as fh:
             for rec in self.entries.values():
                 fh.write(json.dumps(rec, ensure_ascii=False).encode() + b"\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.path)
         # keep the lock: the old descriptor's lock is on the replaced file, so take one on the new file
         old = self._fd
         self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND)

@@ -1,4 +1,4 @@
-"""The error hierarchy: every failure a user can cause or meet, with a message for people."""
+"""The error hierarchy: every failure a user can cause or meet, with a message for people and fields for code."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,15 +8,20 @@ class CodeckitError(Exception):
     """Base of every error codeckit raises on purpose.
 
     `str(err)` is a one-line message for people: what failed, on which file, and what to do.
+    `code` is a short snake_case reason for programs (a class default, overridden per raise where one class
+    covers several causes): code that reacts to an error reads `code` and the other fields, never the text.
     `stderr_tail` keeps the last lines FFmpeg printed, shown with --verbose.
     """
+    code = "error"
 
     def __init__(self, message: str, *, path: str | Path | None = None, hint: str | None = None,
-                 stderr_tail: str | None = None):
+                 stderr_tail: str | None = None, code: str | None = None):
         self.message = message
         self.path = str(path) if path is not None else None
         self.hint = hint
         self.stderr_tail = stderr_tail
+        # on the instance, so that it survives pickling to and from batch worker processes
+        self.code = code or type(self).code
         super().__init__(self.__str__())
 
     def __str__(self) -> str:
@@ -25,34 +30,90 @@ class CodeckitError(Exception):
             text += f" ({self.hint})"
         return text
 
+    def to_dict(self) -> dict:
+        """The error as JSON-ready data: its class, reason code, message, path and hint (not FFmpeg's lines)."""
+        return {"error": type(self).__name__, "code": self.code, "message": self.message, "path": self.path,
+                "hint": self.hint}
+
 
 class FFmpegNotFound(CodeckitError):
     """No usable FFmpeg binary."""
+    code = "ffmpeg_not_found"
 
 
 class FeatureMissing(CodeckitError):
     """The FFmpeg build lacks an encoder, filter or library the user asked for."""
+    code = "feature_missing"
 
 
 class ProbeError(CodeckitError):
     """A file could not be read as media (empty, truncated, not media, unreadable)."""
+    code = "not_media"
 
 
 class UnsafeInput(ProbeError):
     """An input that would make FFmpeg open other files or URLs (playlists, concat lists)."""
+    code = "unsafe_input"
 
 
 class FFmpegError(CodeckitError):
-    """An FFmpeg run failed."""
+    """An FFmpeg run failed.
+
+    `detail` is FFmpeg's own first error line (its "[libx264] ..." context kept, the run-specific memory
+    address dropped), None when it printed nothing; `returncode` is the exit status (negative: the signal
+    that ended it). `code` tells a failure FFmpeg reported (`ffmpeg_failed`) from one it died of
+    (`ffmpeg_killed`), an interrupt (`interrupted`) and a timeout (`timeout`).
+    """
+    code = "ffmpeg_failed"
+
+    def __init__(self, message: str, *, detail: str | None = None, returncode: int | None = None, **fields):
+        self.detail = detail
+        self.returncode = returncode
+        super().__init__(message, **fields)
+
+    def to_dict(self) -> dict:
+        return {**super().to_dict(), "detail": self.detail, "returncode": self.returncode}
+
+
+def failure_line(exc: CodeckitError) -> str:
+    """The failure in one line, for a verdict or a fallback reason: FFmpeg's own error line when FFmpeg
+    reported one (not our "FFmpeg failed: " around it), else our message (a timeout, a signal, an
+    interrupt, no binary), which says more than FFmpeg's last words."""
+    if isinstance(exc, FFmpegError) and exc.code == "ffmpeg_failed" and exc.detail:
+        return exc.detail
+    return exc.message
 
 
 class FFmpegTimeout(FFmpegError):
     """An FFmpeg run was stopped after its timeout."""
+    code = "timeout"
 
 
 class EncoderUnavailable(CodeckitError):
     """No implementation of the requested codec works on this machine."""
+    code = "encoder_unavailable"
 
 
 class ConfigError(CodeckitError):
     """A profile or option has a mistake."""
+    code = "config_error"
+
+
+class PlanError(CodeckitError):
+    """A source that cannot become the target (HDR refused, no video stream, unsupported pixel format...)."""
+    code = "cannot_plan"
+
+
+class VerifyError(CodeckitError):
+    """A written output does not hold what it should."""
+    code = "verify_failed"
+
+
+class QualityError(CodeckitError):
+    """Two videos cannot be compared as asked (durations differ, no video, ...)."""
+    code = "cannot_compare"
+
+
+class JournalBusy(CodeckitError):
+    """Another run holds the journal (two runs must not write one output folder at once)."""
+    code = "journal_busy"

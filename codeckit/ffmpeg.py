@@ -210,16 +210,16 @@ def check_local_input(path: str | Path) -> Path:
     from .errors import ProbeError
     p = Path(path)
     if not p.exists():
-        raise ProbeError("no such file", path=p)
+        raise ProbeError("no such file", path=p, code="no_such_file")
     if not p.is_file():
-        raise ProbeError("not a regular file", path=p)
+        raise ProbeError("not a regular file", path=p, code="not_a_file")
     try:
         with open(p, "rb") as fh:
             head = fh.read(4096)
     except OSError as exc:
-        raise ProbeError(f"cannot read: {exc.strerror}", path=p) from exc
+        raise ProbeError(f"cannot read: {exc.strerror}", path=p, code="unreadable") from exc
     if not head:
-        raise ProbeError("empty file (0 bytes)", path=p)
+        raise ProbeError("empty file (0 bytes)", path=p, code="empty")
     stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     if stripped.startswith(_PLAYLIST_MAGIC) or (b"<MPD" in head and b"urn:mpeg:dash" in head):
         raise UnsafeInput("is a playlist or concat list that points at other files or URLs; "
@@ -294,6 +294,89 @@ def _parse_speed(value: str) -> float:
         return 0.0
 
 
+def _start(cmd: list[str], exe: str) -> subprocess.Popen:
+    try:
+        return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    except OSError as exc:
+        raise FFmpegNotFound(f"cannot run FFmpeg at {exe}: {exc}") from exc
+
+
+def _keep_stderr_tail(proc: subprocess.Popen, tail: deque[str]) -> threading.Thread:
+    """Drain stderr on a thread into `tail` (its last lines): a full pipe would block FFmpeg."""
+    def read_stderr():
+        for raw in proc.stderr:
+            line = raw.decode("utf-8", "replace").rstrip()
+            if line:
+                tail.append(line)
+    thread = threading.Thread(target=read_stderr, daemon=True)
+    thread.start()
+    return thread
+
+
+def _kill_after(proc: subprocess.Popen, timeout: float | None) -> tuple[threading.Timer | None, threading.Event]:
+    """A timer that kills `proc` after `timeout` seconds, and the event it sets when it did."""
+    timed_out = threading.Event()
+    if not timeout:
+        return None, timed_out
+
+    def kill():
+        timed_out.set()
+        proc.kill()
+    timer = threading.Timer(timeout, kill)
+    timer.daemon = True
+    timer.start()
+    return timer, timed_out
+
+
+def _read_progress(stream, progress: Progress, on_progress: Callable[[Progress], None] | None) -> None:
+    """Fold FFmpeg's `-progress` key=value lines into `progress`; each block's end goes to `on_progress`."""
+    for raw in stream:
+        key, _, value = raw.decode("ascii", "replace").strip().partition("=")
+        if key == "frame":
+            progress.frame = int(value or 0)
+        elif key == "fps":
+            progress.fps = float(value or 0)
+        elif key in ("out_time_us", "out_time_ms") and value not in ("", "N/A"):
+            progress.out_time_s = max(0.0, int(value) / 1e6)  # out_time_ms is in us too
+        elif key == "total_size" and value.isdigit():
+            progress.total_size = int(value)
+        elif key == "speed":
+            progress.speed = _parse_speed(value)
+        elif key == "progress":
+            progress.done = value == "end"
+            if on_progress:
+                on_progress(Progress(**progress.__dict__))
+
+
+def _wait_cpu_s(proc: subprocess.Popen) -> float:
+    """Reap `proc`, set its returncode, and return its CPU seconds: wait4 gives this child's own CPU time,
+    which stays right when many runs share the process."""
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _run_error(returncode: int, tail: Sequence[str], *, timed_out: bool, timeout: float | None,
+               subject: str | Path | None, stderr_tail: str) -> FFmpegError | None:
+    """The error a finished run stands for (None for success), with FFmpeg's first error line as `detail`."""
+    detail = _first_error_line(tail) if tail else None
+    fields = dict(path=subject, stderr_tail=stderr_tail, detail=detail, returncode=returncode)
+    if timed_out:
+        return FFmpegTimeout(f"FFmpeg stopped after the {timeout:g} s timeout", **fields)
+    if returncode == 0:
+        return None
+    if returncode < 0:
+        reason = f"FFmpeg died (signal {-returncode})"
+        if tail:
+            reason += f": {detail}"
+        return FFmpegError(reason, code="ffmpeg_killed", **fields)
+    if returncode == 255 and not tail:
+        return FFmpegError("FFmpeg was interrupted", code="interrupted", **fields)
+    # an empty tail still names the failure: _first_error_line says "no message"
+    fields["detail"] = _first_error_line(tail)
+    return FFmpegError(f"FFmpeg failed: {fields['detail']}", **fields)
+
+
 def run_ffmpeg(args: Sequence[str], *, subject: str | Path | None = None, timeout: float | None = None,
                on_progress: Callable[[Progress], None] | None = None, duration_s: float | None = None,
                loglevel: str = "warning", capture_stdout: bool = False, exe: str | None = None) -> RunResult:
@@ -310,57 +393,18 @@ def run_ffmpeg(args: Sequence[str], *, subject: str | Path | None = None, timeou
     cmd += list(args)
     tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
     start = time.monotonic()
-    try:
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE)
-    except OSError as exc:
-        raise FFmpegNotFound(f"cannot run FFmpeg at {exe}: {exc}") from exc
-
-    def read_stderr():
-        for raw in proc.stderr:
-            line = raw.decode("utf-8", "replace").rstrip()
-            if line:
-                tail.append(line)
-    err_thread = threading.Thread(target=read_stderr, daemon=True)
-    err_thread.start()
-
-    timed_out = threading.Event()
-    timer = None
-    if timeout:
-        def kill():
-            timed_out.set()
-            proc.kill()
-        timer = threading.Timer(timeout, kill)
-        timer.daemon = True
-        timer.start()
-
+    proc = _start(cmd, exe)
+    err_thread = _keep_stderr_tail(proc, tail)
+    timer, timed_out = _kill_after(proc, timeout)
     progress = Progress(duration_s=duration_s)
-    stdout_chunks: list[bytes] = []
+    stdout = b""
     cpu_s = 0.0
     try:
         if capture_stdout:
-            stdout_chunks.append(proc.stdout.read())
+            stdout = proc.stdout.read()
         else:
-            for raw in proc.stdout:
-                key, _, value = raw.decode("ascii", "replace").strip().partition("=")
-                if key == "frame":
-                    progress.frame = int(value or 0)
-                elif key == "fps":
-                    progress.fps = float(value or 0)
-                elif key in ("out_time_us", "out_time_ms") and value not in ("", "N/A"):
-                    progress.out_time_s = max(0.0, int(value) / 1e6)  # out_time_ms is in us too
-                elif key == "total_size" and value.isdigit():
-                    progress.total_size = int(value)
-                elif key == "speed":
-                    progress.speed = _parse_speed(value)
-                elif key == "progress":
-                    progress.done = value == "end"
-                    if on_progress:
-                        on_progress(Progress(**progress.__dict__))
-        # wait4 gives this child's own CPU time, which stays right when many runs share the process
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        cpu_s = usage.ru_utime + usage.ru_stime
+            _read_progress(proc.stdout, progress, on_progress)
+        cpu_s = _wait_cpu_s(proc)
     finally:
         if timer:
             timer.cancel()
@@ -370,21 +414,11 @@ def run_ffmpeg(args: Sequence[str], *, subject: str | Path | None = None, timeou
         err_thread.join(timeout=5)
         proc.stdout.close()
         proc.stderr.close()
-    wall = time.monotonic() - start
-    result = RunResult(args=cmd, returncode=proc.returncode, wall_s=wall, cpu_s=cpu_s,
-                       stderr_tail="\n".join(tail), stdout=b"".join(stdout_chunks).decode("utf-8", "replace")
-                       if capture_stdout else "", last_progress=progress)
-    if timed_out.is_set():
-        raise FFmpegTimeout(f"FFmpeg stopped after the {timeout:g} s timeout", path=subject,
-                            stderr_tail=result.stderr_tail)
-    if proc.returncode != 0:
-        if proc.returncode < 0:
-            reason = f"FFmpeg died (signal {-proc.returncode})"
-            if tail:
-                reason += f": {_first_error_line(list(tail))}"
-        elif proc.returncode == 255 and not tail:
-            reason = "FFmpeg was interrupted"
-        else:
-            reason = f"FFmpeg failed: {_first_error_line(list(tail))}"
-        raise FFmpegError(reason, path=subject, stderr_tail=result.stderr_tail)
+    result = RunResult(args=cmd, returncode=proc.returncode, wall_s=time.monotonic() - start, cpu_s=cpu_s,
+                       stderr_tail="\n".join(tail),
+                       stdout=stdout.decode("utf-8", "replace") if capture_stdout else "", last_progress=progress)
+    error = _run_error(proc.returncode, list(tail), timed_out=timed_out.is_set(), timeout=timeout,
+                       subject=subject, stderr_tail=result.stderr_tail)
+    if error:
+        raise error
     return result

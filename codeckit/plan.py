@@ -31,8 +31,7 @@ _SAME_PIX_FMT = {"yuvj420p": "yuv420p", "yuvj422p": "yuv422p", "yuvj444p": "yuv4
 _INTRA_ONLY = {"ffv1", "prores_ks", "prores_videotoolbox"}
 
 
-class PlanError(CodeckitError):
-    """A source that cannot become the target (HDR refused, no video stream, unsupported pixel format...)."""
+from .errors import PlanError  # noqa: E402,F401  (defined with every other error; kept importable from here)
 
 
 @dataclass(frozen=True)

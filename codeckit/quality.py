@@ -203,8 +203,7 @@ class QualityResult:
                 for i, n in enumerate(self.frame_numbers)]
 
 
-class QualityError(CodeckitError):
-    """Two videos cannot be compared as asked (durations differ, no video, ...)."""
+from .errors import QualityError  # noqa: E402,F401  (defined with every other error; kept importable from here)
 
 
 # ---------------------------------------------------------------- pooling

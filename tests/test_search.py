@@ -205,14 +205,14 @@ def test_repeated_search_comes_from_the_cache(short_clip, cache_root):
     assert again.cached_probes == again.probes_count
 
 
-def test_a_broken_cache_entry_is_reported_and_ignored(short_clip, tmp_path, capsys):
+def test_a_broken_cache_entry_is_reported_and_ignored(short_clip, tmp_path, caplog):
     root = tmp_path / "cache"
     first = search(short_clip, TARGET, encoder="libx264", speed="faster", cache=root, max_probes=1)
     for f in root.rglob("*.json"):
         f.write_text("{not json")
     again = search(short_clip, TARGET, encoder="libx264", speed="faster", cache=root, max_probes=1)
     assert again.knob_value == first.knob_value and again.probe_encodes == 1
-    assert "ignoring unreadable search cache entry" in capsys.readouterr().err
+    assert "ignoring unreadable search cache entry" in caplog.text
 
 
 def test_max_bitrate_moves_the_answer_to_a_cheaper_value(short_clip, cache_root):

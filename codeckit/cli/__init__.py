@@ -7,12 +7,13 @@ import click
 
 from .. import __version__
 from ..errors import CodeckitError
-from .common import report_error
+from .common import install_log_handler, report_error
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="codeckit")
-@click.option("-v", "--verbose", is_flag=True, help="Show FFmpeg's own messages when something fails.")
+@click.option("-v", "--verbose", is_flag=True,
+              help="Show FFmpeg's own messages when something fails, and codeckit's info messages.")
 @click.pass_context
 def cli(ctx: click.Context, verbose: bool) -> None:
     """codeckit: transcode, compress and normalize video with real encoders, checked with VMAF."""
@@ -26,6 +27,7 @@ def _register() -> None:
 def main(argv: list[str] | None = None) -> None:
     _register()
     verbose = "-v" in (argv or sys.argv[1:]) or "--verbose" in (argv or sys.argv[1:])
+    install_log_handler(verbose)
     try:
         rv = cli.main(args=argv, prog_name="codeckit", standalone_mode=False)
     except click.ClickException as exc:

@@ -1,10 +1,12 @@
-"""What every command shares: the consoles, error rendering, JSON output."""
+"""What every command shares: the consoles, error and warning rendering, JSON output."""
 from __future__ import annotations
 
 import json
+import logging
 import sys
 
 from rich.console import Console
+from rich.text import Text
 
 from ..errors import CodeckitError
 
@@ -21,6 +23,36 @@ def report_error(exc: CodeckitError, verbose: bool = False) -> None:
     if verbose and exc.stderr_tail:
         err_console.print("[dim]FFmpeg said:[/]")
         err_console.print(exc.stderr_tail, highlight=False, markup=False, style="dim")
+
+
+class RichLogHandler(logging.Handler):
+    """codeckit's log records on stderr, one line each: `warning: ignoring unreadable encoder cache ...`."""
+    STYLES = {"warning": "bold yellow", "error": "bold red", "critical": "bold red"}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            label = record.levelname.lower()
+            text = record.getMessage().replace("\n", " ")
+            # Text, not markup: a path or FFmpeg line with [brackets] must print as it is
+            err_console.print(Text.assemble((f"{label}:", self.STYLES.get(label, "dim")), " ", text),
+                              highlight=False, soft_wrap=True)
+        except Exception:  # a warning that cannot be shown must not stop the command
+            self.handleError(record)
+
+
+def install_log_handler(verbose: bool = False) -> None:
+    """Show the `codeckit` logger's warnings (and INFO too with --verbose) on stderr through rich.
+
+    Called once by the CLI's entry point; a library user configures logging as they like instead.
+    Installing again replaces the earlier handler, so a record is never printed twice.
+    """
+    logger = logging.getLogger("codeckit")
+    for old in [h for h in logger.handlers if isinstance(h, RichLogHandler)]:
+        logger.removeHandler(old)
+    level = logging.INFO if verbose else logging.WARNING
+    handler = RichLogHandler(level)
+    logger.addHandler(handler)
+    logger.setLevel(level)
 
 
 def fmt_fps(value: float | None) -> str:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import platform
 import sys
@@ -11,9 +12,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..errors import CodeckitError
+from ..errors import CodeckitError, failure_line
+from ..fileio import atomic_write_text
 from ..ffmpeg import FFmpegBuild, build_info, run_ffmpeg
 from .table import IMPLEMENTATIONS, Implementation, encoder_args
+
+log = logging.getLogger(__name__)
 
 CACHE_ENV = "CODECKIT_CACHE_DIR"
 # Bump when the test encode itself changes, so old verdicts are not trusted.
@@ -80,7 +84,7 @@ def check_implementation(impl: Implementation, build: FFmpegBuild) -> Capability
         run_ffmpeg(test_encode_args(impl), subject=f"test encode with {impl.name}", timeout=TEST_TIMEOUT_S,
                    exe=build.path, loglevel="error")
     except CodeckitError as exc:
-        line = exc.message.removeprefix("FFmpeg failed: ")
+        line = failure_line(exc)
         low = (exc.stderr_tail or line).lower()
         if impl.hardware and any(h in low for h in _NO_DEVICE_HINTS):
             reason = f"no device: {line}"
@@ -94,7 +98,7 @@ def probe_capabilities(*, refresh: bool = False, build: FFmpegBuild | None = Non
                        implementations=IMPLEMENTATIONS) -> dict[str, Capability]:
     """Every implementation's availability on this machine; from the cache unless `refresh`.
 
-    A cache that cannot be read or written is reported on stderr and otherwise ignored.
+    A cache that cannot be read or written is logged as a warning and otherwise ignored.
     """
     build = build or build_info()
     path = cache_path(build)
@@ -107,17 +111,14 @@ def probe_capabilities(*, refresh: bool = False, build: FFmpegBuild | None = Non
         except FileNotFoundError:
             pass
         except Exception as exc:
-            print(f"codeckit: ignoring unreadable encoder cache {path}: {exc}", file=sys.stderr)
+            log.warning("ignoring unreadable encoder cache %s: %s", path, exc)
     with ThreadPoolExecutor(max_workers=4) as pool:
         results = list(pool.map(lambda i: check_implementation(i, build), implementations))
     caps = {c.name: c for c in results}
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(json.dumps({"ffmpeg": build.path, "ffmpeg_version": build.version,
-                                   "host": platform.node(), "checked_at": time.time(),
-                                   "implementations": [asdict(c) for c in results]}, indent=1))
-        os.replace(tmp, path)
+        atomic_write_text(path, json.dumps({"ffmpeg": build.path, "ffmpeg_version": build.version,
+                                            "host": platform.node(), "checked_at": time.time(),
+                                            "implementations": [asdict(c) for c in results]}, indent=1))
     except OSError as exc:
-        print(f"codeckit: could not write encoder cache {path}: {exc}", file=sys.stderr)
+        log.warning("could not write encoder cache %s: %s", path, exc)
     return caps

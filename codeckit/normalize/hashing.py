@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from pathlib import Path
 
 HASH_ALGORITHM = "sha256"
+
+log = logging.getLogger(__name__)
 
 
 def content_hash(path: str | Path) -> str:
@@ -62,8 +65,7 @@ class HashCache:
                 for k, h in new.items():
                     fh.write(json.dumps({"key": k, HASH_ALGORITHM: h}) + "\n")
         except OSError as exc:
-            import sys
-            print(f"codeckit: could not write hash cache {self.path}: {exc}", file=sys.stderr)
+            log.warning("could not write hash cache %s: %s", self.path, exc)
 
 
 def group_duplicates(hashes: dict[Path, str], prefer=None) -> tuple[dict[str, Path], dict[Path, Path]]:

@@ -6,13 +6,14 @@ in id order once the batch is done, so two runs over the same sources write the 
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import json
-import os
 import tarfile
 from pathlib import Path
 
 from ..errors import CodeckitError, FeatureMissing
+from ..fileio import atomic_path, atomic_write_text
 
 #: Nested fields stored as JSON text in Parquet: their shape differs from record to record.
 PARQUET_JSON_FIELDS = ("measurements", "annotations", "encoder_args", "duplicates", "source_info")
@@ -29,14 +30,6 @@ class OutputWriter:
 
     def close(self) -> list[Path]:  # pragma: no cover - interface
         raise NotImplementedError
-
-
-def _atomic_text(path: Path, lines: list[str]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.writelines(lines)
-    os.replace(tmp, path)
 
 
 class FilesWriter(OutputWriter):
@@ -68,7 +61,7 @@ class JsonlWriter(OutputWriter):
         self.lines.append(json.dumps(record, sort_keys=True, ensure_ascii=False) + "\n")
 
     def close(self):
-        _atomic_text(self.path, self.lines)
+        atomic_write_text(self.path, "".join(self.lines))
         return [self.path]
 
 
@@ -100,10 +93,8 @@ class ParquetWriter(OutputWriter):
     def close(self):
         import pyarrow as pa
         import pyarrow.parquet as pq
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.tmp{os.getpid()}")
-        pq.write_table(pa.Table.from_pylist(self.rows), tmp)
-        os.replace(tmp, self.path)
+        with atomic_path(self.path) as tmp:
+            pq.write_table(pa.Table.from_pylist(self.rows), tmp)
         return [self.path]
 
 
@@ -119,7 +110,7 @@ class WebDatasetWriter(OutputWriter):
         self.folder, self.shard_size, self.pattern = Path(folder), shard_size, pattern
         self.index, self.size, self.count = -1, 0, 0
         self.tar: tarfile.TarFile | None = None
-        self.tmp: Path | None = None
+        self._shard_file = contextlib.ExitStack()  # the open shard's atomic_path: closing it renames the shard
         self.paths: list[Path] = []
         self.folder.mkdir(parents=True, exist_ok=True)
         for old in self.folder.glob("shard-*.tar"):  # shards of an earlier run are rewritten whole
@@ -138,16 +129,14 @@ class WebDatasetWriter(OutputWriter):
         self._finish()
         self.index += 1
         self.size, self.count = 1024, 0  # the two zero blocks that end a tar
-        final = self.folder / self.pattern.format(self.index)
-        self.tmp = final.with_name("." + final.name + ".tmp")
-        self.tar = tarfile.open(self.tmp, "w", format=tarfile.USTAR_FORMAT)
+        tmp = self._shard_file.enter_context(atomic_path(self.folder / self.pattern.format(self.index)))
+        self.tar = tarfile.open(tmp, "w", format=tarfile.USTAR_FORMAT)
 
     def _finish(self):
         if self.tar is not None:
             self.tar.close()
-            final = self.folder / self.pattern.format(self.index)
-            os.replace(self.tmp, final)
-            self.paths.append(final)
+            self._shard_file.close()
+            self.paths.append(self.folder / self.pattern.format(self.index))
             self.tar = None
 
     def _add(self, name: str, data: bytes):

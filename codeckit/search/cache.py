@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import sys
+import logging
 from pathlib import Path
 
 from ..codecs.capability import cache_dir
+from ..fileio import atomic_write_text
+
+log = logging.getLogger(__name__)
 
 # Bump when what a sample encode or its score means changes, so old entries are not trusted.
 CACHE_VERSION = 4
@@ -31,7 +33,7 @@ def entry_key(parts: dict) -> str:
 
 
 class SampleCache:
-    """JSON files under <cache dir>/search/. Every failure is printed to stderr and otherwise ignored:
+    """JSON files under <cache dir>/search/. Every failure is logged as a warning and otherwise ignored:
     a broken cache makes a search slower, never wrong or stopped."""
 
     def __init__(self, root: str | Path | None = None, enabled: bool = True):
@@ -53,7 +55,7 @@ class SampleCache:
             self.misses += 1
             return None
         except Exception as exc:
-            print(f"codeckit: ignoring unreadable search cache entry {path}: {exc}", file=sys.stderr)
+            log.warning("ignoring unreadable search cache entry %s: %s", path, exc)
             self.misses += 1
             return None
         self.hits += 1
@@ -64,9 +66,6 @@ class SampleCache:
             return
         path = self._path(key)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".tmp{os.getpid()}")
-            tmp.write_text(json.dumps(value))
-            os.replace(tmp, path)
+            atomic_write_text(path, json.dumps(value))
         except Exception as exc:
-            print(f"codeckit: could not write search cache entry {path}: {exc}", file=sys.stderr)
+            log.warning("could not write search cache entry %s: %s", path, exc)

@@ -1,0 +1,199 @@
+"""Errors as data (reason codes and fields, not text to parse), warnings through logging, atomic writes."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import pickle
+import stat
+import subprocess
+import sys
+
+import pytest
+
+from codeckit import errors
+from codeckit.codecs.capability import CACHE_ENV, cache_path
+from codeckit.errors import CodeckitError, FFmpegError, FFmpegTimeout, ProbeError, UnsafeInput, failure_line
+from codeckit.ffmpeg import build_info, check_local_input, input_args, run_ffmpeg
+from codeckit.fileio import atomic_open, atomic_path, atomic_write_bytes, atomic_write_text
+
+
+# ---------------------------------------------------------------- error classes and fields
+
+def test_every_error_class_lives_in_errors_and_stays_importable_from_its_old_module():
+    from codeckit.batch import JournalBusy
+    from codeckit.plan import PlanError
+    from codeckit.quality import QualityError
+    from codeckit.verify import VerifyError
+    assert (PlanError, VerifyError, QualityError, JournalBusy) == \
+        (errors.PlanError, errors.VerifyError, errors.QualityError, errors.JournalBusy)
+    for cls in (PlanError, VerifyError, QualityError, JournalBusy):
+        assert cls.__module__ == "codeckit.errors" and issubclass(cls, CodeckitError)
+
+
+def test_each_class_has_a_snake_case_reason_code_and_a_raise_may_name_its_own():
+    classes = [c for c in vars(errors).values() if isinstance(c, type) and issubclass(c, CodeckitError)]
+    codes = [c.code for c in classes]
+    assert all(code.isidentifier() and code == code.lower() for code in codes)
+    assert len(set(codes)) == len(codes), "one code per class"
+    assert errors.ConfigError("bad").code == "config_error"
+    assert ProbeError("empty file", code="empty").code == "empty"
+    assert ProbeError("empty file").code == "not_media"
+
+
+def test_to_dict_carries_the_fields_and_the_message_stays_the_same():
+    err = errors.VerifyError("duration differs", path="/out/a.mp4", hint="encode it again", stderr_tail="x")
+    assert str(err) == "/out/a.mp4: duration differs (encode it again)"
+    assert err.to_dict() == {"error": "VerifyError", "code": "verify_failed", "message": "duration differs",
+                             "path": "/out/a.mp4", "hint": "encode it again"}
+    json.dumps(err.to_dict())
+
+
+def test_fields_survive_pickling_as_between_batch_worker_processes():
+    err = FFmpegError("FFmpeg failed: x", path="/a.mp4", stderr_tail="tail", detail="x", returncode=1,
+                      code="ffmpeg_failed")
+    back = pickle.loads(pickle.dumps(err))
+    assert (type(back), str(back), back.to_dict(), back.stderr_tail) == \
+        (FFmpegError, str(err), err.to_dict(), "tail")
+    custom = pickle.loads(pickle.dumps(ProbeError("empty", path="/e.mp4", code="empty")))
+    assert custom.code == "empty" and custom.path == "/e.mp4"
+
+
+# ---------------------------------------------------------------- FFmpeg failures as fields
+
+def test_a_failed_run_keeps_ffmpegs_first_error_line_and_exit_status(tmp_path):
+    missing = tmp_path / "missing.mp4"
+    with pytest.raises(FFmpegError) as err:
+        run_ffmpeg([*input_args(missing), "-f", "null", "-"], subject=missing)
+    exc = err.value
+    assert type(exc) is FFmpegError and exc.code == "ffmpeg_failed"
+    assert exc.returncode and exc.returncode > 0
+    assert "No such file" in exc.detail and not exc.detail.startswith("FFmpeg failed")
+    assert exc.message == f"FFmpeg failed: {exc.detail}"
+    assert exc.to_dict()["detail"] == exc.detail and exc.to_dict()["returncode"] == exc.returncode
+
+
+def test_a_run_address_is_not_part_of_the_detail():
+    # FFmpeg prefixes the line with "[Parsed_crop_0 @ 0x55...]", an address that changes every run
+    with pytest.raises(FFmpegError) as err:
+        run_ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=64x64:rate=25", "-frames:v", "1", "-vf", "crop=1000:1000",
+                    "-f", "null", "-"])
+    assert err.value.detail.startswith("[Parsed_crop_0] Invalid too big")
+    assert " @ 0x" in err.value.stderr_tail
+
+
+def test_a_timeout_is_its_own_code():
+    with pytest.raises(FFmpegTimeout) as err:
+        run_ffmpeg(["-re", "-f", "lavfi", "-i", "testsrc2=size=64x64:rate=25", "-f", "null", "-"],
+                   subject="endless", timeout=0.5)
+    assert err.value.code == "timeout" and err.value.returncode != 0
+    assert err.value.message == "FFmpeg stopped after the 0.5 s timeout"
+
+
+def test_the_failure_line_is_ffmpegs_own_line_without_our_prefix(tmp_path):
+    with pytest.raises(FFmpegError) as err:
+        run_ffmpeg([*input_args(tmp_path / "gone.mp4"), "-f", "null", "-"])
+    assert failure_line(err.value) == err.value.detail
+    timeout = FFmpegTimeout("FFmpeg stopped after the 60 s timeout", detail="[x] last words", returncode=-9)
+    assert failure_line(timeout) == timeout.message
+    assert failure_line(errors.FFmpegNotFound("cannot run FFmpeg")) == "cannot run FFmpeg"
+
+
+def test_inputs_refused_before_ffmpeg_say_why_in_the_code(tmp_path):
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    (tmp_path / "list.m3u8").write_text("#EXTM3U\nhttp://example.com/a.ts\n")
+    (tmp_path / "folder.mp4").mkdir()
+    cases = {"missing.mp4": "no_such_file", "empty.mp4": "empty", "folder.mp4": "not_a_file",
+             "list.m3u8": "unsafe_input"}
+    for name, code in cases.items():
+        with pytest.raises(ProbeError) as err:
+            check_local_input(tmp_path / name)
+        assert err.value.code == code, name
+    assert isinstance(err.value, UnsafeInput)
+
+
+# ---------------------------------------------------------------- atomic writes
+
+def _leftovers(folder):
+    return sorted(p.name for p in folder.iterdir())
+
+
+def test_atomic_write_text_and_bytes_create_the_folder_and_leave_only_the_file(tmp_path):
+    atomic_write_text(tmp_path / "a" / "b.json", "{}\n")
+    atomic_write_bytes(tmp_path / "a" / "c.bin", b"\0\1")
+    assert (tmp_path / "a" / "b.json").read_text() == "{}\n"
+    assert (tmp_path / "a" / "c.bin").read_bytes() == b"\0\1"
+    assert _leftovers(tmp_path / "a") == ["b.json", "c.bin"]
+
+
+def test_a_failure_mid_write_leaves_no_file_and_no_temp_file(tmp_path):
+    target = tmp_path / "manifest.jsonl"
+    with pytest.raises(RuntimeError):
+        with atomic_open(target) as fh:
+            fh.write('{"id": 1}\n')
+            raise RuntimeError("disk gone")
+    assert _leftovers(tmp_path) == []
+
+
+def test_a_failure_mid_write_keeps_the_old_file_whole(tmp_path):
+    target = tmp_path / "cache.json"
+    atomic_write_text(target, "old")
+    with pytest.raises(ValueError):
+        with atomic_path(target) as tmp:
+            tmp.write_text("half of the ne")
+            raise ValueError("serialiser failed")
+    assert target.read_text() == "old" and _leftovers(tmp_path) == ["cache.json"]
+
+
+def test_an_atomic_file_gets_the_permissions_a_plain_open_would(tmp_path):
+    atomic_write_text(tmp_path / "atomic", "x")
+    (tmp_path / "plain").write_text("x")
+    mode = stat.S_IMODE
+    assert mode((tmp_path / "atomic").stat().st_mode) == mode((tmp_path / "plain").stat().st_mode)
+
+
+def test_atomic_open_only_writes_whole_files(tmp_path):
+    with pytest.raises(ValueError):
+        with atomic_open(tmp_path / "x", "a"):
+            pass
+    assert _leftovers(tmp_path) == []
+
+
+# ---------------------------------------------------------------- warnings through logging
+
+def test_the_cli_shows_a_library_warning_as_one_line_on_stderr(tmp_path, monkeypatch):
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))
+    path = cache_path(build_info())
+    path.write_text("{not json")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    res = subprocess.run([sys.executable, "-m", "codeckit", "encoders", "--json"], capture_output=True,
+                         text=True, env=env)
+    assert res.returncode == 0, res.stderr
+    lines = [ln for ln in res.stderr.splitlines() if "encoder cache" in ln]
+    assert len(lines) == 1 and lines[0].startswith("warning: ignoring unreadable encoder cache")
+    assert str(path) in lines[0]
+    json.loads(res.stdout)  # the warning stays out of --json output
+    assert json.loads(path.read_text())["implementations"], "the cache was rewritten whole"
+
+
+@pytest.fixture
+def cli_logging():
+    from codeckit.cli.common import RichLogHandler, install_log_handler
+    logger = logging.getLogger("codeckit")
+    level = logger.level
+    yield install_log_handler
+    for h in [h for h in logger.handlers if isinstance(h, RichLogHandler)]:
+        logger.removeHandler(h)
+    logger.setLevel(level)
+
+
+def test_info_messages_show_only_with_verbose_and_once(cli_logging, capsys):
+    log = logging.getLogger("codeckit.test")
+    cli_logging(verbose=False)
+    log.info("read 3 sidecars")
+    log.warning("skipped [odd] name")
+    assert capsys.readouterr().err == "warning: skipped [odd] name\n"
+    cli_logging(verbose=True)
+    cli_logging(verbose=True)
+    log.info("read 3 sidecars")
+    assert capsys.readouterr().err == "info: read 3 sidecars\n"
