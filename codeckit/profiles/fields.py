@@ -109,8 +109,10 @@ def boolean(v):
     raise ValueError("true, false")
 
 
-def whole(lo: int, hi: int | None = None, none_ok: bool = False) -> Check:
-    """A whole number from lo to hi (no upper bound when hi is None); with none_ok also None/"none"/"auto"."""
+def whole(lo: int, hi: int | None = None, none_ok: bool = False,
+          convert: Callable[[Any], Any] | None = int) -> Check:
+    """A whole number from lo to hi (no upper bound when hi is None); with none_ok also None/"none"/"auto";
+    `convert=None` keeps 300.0 as written (for fingerprints)."""
     span = f"from {lo} to {hi}" if hi is not None else f"of at least {lo}"
 
     def check(v):
@@ -119,16 +121,17 @@ def whole(lo: int, hi: int | None = None, none_ok: bool = False) -> Check:
         if (isinstance(v, bool) or not isinstance(v, (int, float)) or int(v) != v or v < lo
                 or (hi is not None and v > hi)):
             raise ValueError(f"a whole number {span}" + (" (or \"none\")" if none_ok else ""))
-        return int(v)
+        return convert(v) if convert else v
     return check
 
 
 def number(lo: float, hi: float | None = None, *, above: bool = False, none_ok: bool = False,
            convert: Callable[[Any], Any] | None = float) -> Check:
     """A number from lo to hi (above lo, when `above`); `convert=None` keeps an int an int (for fingerprints)."""
-    span = (f"above {lo:g}" if above else f"from {lo:g}") + (f" to {hi:g}" if hi is not None else "")
-    if hi is None and not above:
-        span = f"of at least {lo:g}"
+    if above:
+        span = f"above {lo:g}" + (f" and at most {hi:g}" if hi is not None else "")
+    else:
+        span = f"from {lo:g} to {hi:g}" if hi is not None else f"of at least {lo:g}"
 
     def check(v):
         if none_ok and v is None:
