@@ -198,3 +198,27 @@ def test_profiles_command_shows_each_fields_doc():
     assert r.returncode == 0
     line = next(x for x in r.stderr.splitlines() + r.stdout.splitlines() if "video.fps_mode" in x)
     assert "cap" in line and "only faster sources" in line
+
+
+def test_profile_errors_carry_a_reason_code(tmp_path):
+    from codeckit.normalize.profile import ClipRules, filter_rules
+    cases = [('[video]\nspeed = "turbo"\n', "invalid_value"), ('wat = 1\n', "unknown_field"),
+             ('[video]\ncodec = "ffv1"\n', "conflicting_fields"), ('[video]\nsize = "fit"\nwidth = 640\n',
+                                                                   "missing_field"), ("[video\n", "unreadable_profile")]
+    for text, code in cases:
+        with pytest.raises(ConfigError) as err:
+            load_profile(write(tmp_path, text))
+        assert err.value.code == code, text
+    for sets, code in ((["video.qualty=1"], "unknown_field"), (["video.quality"], "bad_option")):
+        with pytest.raises(ConfigError) as err:
+            load_profile("web-h264", sets)
+        assert err.value.code == code
+    with pytest.raises(ConfigError) as err:
+        load_profile("nope")
+    assert err.value.code == "unknown_profile"
+    with pytest.raises(ConfigError) as err:
+        filter_rules({"black_luma": 300}, "mine.toml")
+    assert (err.value.code, err.value.path) == ("invalid_value", "mine.toml")
+    with pytest.raises(ConfigError) as err:
+        ClipRules(min_length_s=5, max_length_s=2)
+    assert err.value.code == "conflicting_fields"

@@ -65,7 +65,7 @@ class ClipRules:
         check_declared(self, "clips")
         if self.min_length_s > self.max_length_s:
             raise ConfigError(f"[clips] min_length_s ({self.min_length_s}) is above max_length_s "
-                              f"({self.max_length_s})")
+                              f"({self.max_length_s})", code="conflicting_fields")
 
 
 def _from_table(cls, table: dict[str, Any] | None, section: str, source: str | None):
@@ -74,11 +74,11 @@ def _from_table(cls, table: dict[str, Any] | None, section: str, source: str | N
     unknown = sorted(set(table) - set(known))
     if unknown:
         raise ConfigError(f"[{section}] has unknown field(s) {', '.join(unknown)}", path=source,
-                          hint="allowed: " + ", ".join(known))
+                          hint="allowed: " + ", ".join(known), code="unknown_field")
     try:
         return cls(**table)
     except ConfigError as exc:   # name the file the table came from
-        raise ConfigError(exc.message, path=source, hint=exc.hint) from None
+        raise ConfigError(exc.message, path=source, hint=exc.hint, code=exc.code) from None
 
 
 def filter_rules(table: dict[str, Any] | None, source: str | None = None) -> FilterRules:
@@ -122,7 +122,7 @@ def load_training_profile(name_or_file: str, sets: Iterable[str] = (),
         if sec in raw:
             table = raw.pop(sec)
             if not isinstance(table, dict):
-                raise ConfigError(f"[{sec}] must be a table", path=path)
+                raise ConfigError(f"[{sec}] must be a table", path=path, code="invalid_value")
             ours.setdefault(sec, {}).update(table)
     theirs = []
     for item in sets:
@@ -160,4 +160,4 @@ def parse_clips_option(text: str | None) -> dict[str, Any] | None:
     except ValueError:
         pass
     raise ConfigError(f"--clips {text!r} is not understood",
-                      hint="use none, fixed:SECONDS, scenes or scenes:MIN-MAX (seconds)")
+                      hint="use none, fixed:SECONDS, scenes or scenes:MIN-MAX (seconds)", code="bad_option")

@@ -84,7 +84,8 @@ def check_declared(obj: Any, section: str) -> None:
         try:
             checked = d.spec.check(value)
         except ValueError as exc:
-            raise ConfigError(f"[{section}] {d.key} = {value!r} is not allowed", hint=f"allowed: {exc}") from None
+            raise ConfigError(f"[{section}] {d.key} = {value!r} is not allowed", hint=f"allowed: {exc}",
+                              code="invalid_value") from None
         object.__setattr__(obj, d.path[-1], checked)
 
 

@@ -42,13 +42,14 @@ def find_profile(name_or_file: str | os.PathLike) -> Path:
     if text.endswith(".toml") or os.sep in text or (os.altsep and os.altsep in text):
         if not p.is_file():
             raise ConfigError("no such profile file", path=p,
-                              hint="give a TOML file, or one of: " + ", ".join(profile_names()))
+                              hint="give a TOML file, or one of: " + ", ".join(profile_names()), code="unknown_profile")
         return p
     for d in _search_dirs():
         candidate = d / f"{text}.toml"
         if candidate.is_file():
             return candidate
-    raise ConfigError(f"unknown profile {text!r}", hint="known profiles: " + ", ".join(profile_names()))
+    raise ConfigError(f"unknown profile {text!r}", hint="known profiles: " + ", ".join(profile_names()),
+                      code="unknown_profile")
 
 
 def read_profile(path: Path) -> dict[str, Any]:
@@ -56,9 +57,9 @@ def read_profile(path: Path) -> dict[str, Any]:
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"is not valid TOML: {exc}", path=path) from None
+        raise ConfigError(f"is not valid TOML: {exc}", path=path, code="unreadable_profile") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read: {exc}", path=path) from None
+        raise ConfigError(f"cannot read: {exc}", path=path, code="unreadable_profile") from None
 
 
 def load_profile(name_or_file: str | os.PathLike, sets: Iterable[str] = ()) -> Target:

@@ -21,9 +21,9 @@ else:  # pragma: no cover - Python 3.10
 
 
 def _fail(key: str, value: Any, allowed: str, origins: dict[str, str], source: str | None,
-          problem: str = "is not allowed") -> ConfigError:
+          problem: str = "is not allowed", code: str = "invalid_value") -> ConfigError:
     where = origins.get(key) or source or "profile"
-    return ConfigError(f"{key} = {value!r} {problem}", path=where, hint=f"allowed: {allowed}")
+    return ConfigError(f"{key} = {value!r} {problem}", path=where, hint=f"allowed: {allowed}", code=code)
 
 
 def _keys_under(prefix: str) -> list[str]:
@@ -75,7 +75,8 @@ def _flatten(raw: dict, origins: dict[str, str], source: str | None) -> dict[str
                     known += list(SECTIONS) + list(OTHER_SECTIONS) + ["name"]
                 elif prefix.count(".") == 1:
                     known = sorted(known)
-                raise _fail(key, value, ", ".join(known), origins, source, problem="is not a known field")
+                raise _fail(key, value, ", ".join(known), origins, source, problem="is not a known field",
+                            code="unknown_field")
 
     walk(raw, "")
     return flat
@@ -118,23 +119,24 @@ def _check_consistency(t: Target, flat: dict, origins: dict[str, str], source: s
     if v.codec not in cont.video:
         holders = [c.name for c in CONTAINERS.values() if v.codec in c.video]
         raise _fail("container", t.container, ", ".join(holders) + f" (for {v.codec})", origins, source,
-                    problem=f"cannot hold {v.codec} video")
+                    problem=f"cannot hold {v.codec} video", code="conflicting_fields")
     if t.audio.mode == "encode" and cont.audio is not None and t.audio.codec not in cont.audio:
         raise _fail("audio.codec", t.audio.codec, ", ".join(sorted(cont.audio)) + f" (in {t.container})",
-                    origins, source, problem=f"cannot go into {t.container}")
+                    origins, source, problem=f"cannot go into {t.container}", code="conflicting_fields")
     if v.implementation not in PREFERENCES and BY_NAME[v.implementation].codec != v.codec:
         same = [i for i in BY_NAME.values() if i.codec == v.codec]
         raise _fail("video.implementation", v.implementation,
                     "hardware, software, " + ", ".join(i.name for i in same), origins, source,
-                    problem=f"does not encode {v.codec}")
+                    problem=f"does not encode {v.codec}", code="conflicting_fields")
     given = [k for k in ("video.quality", "video.quality.knob", "video.quality.vmaf") if k in flat]
     if len(given) > 1:
         raise _fail(given[1], flat[given[1]], "one of quality = N (0-100), quality = { knob = N }, "
-                    "quality = { vmaf = N }", origins, source, problem=f"conflicts with {given[0]}")
+                    "quality = { vmaf = N }", origins, source, problem=f"conflicts with {given[0]}",
+                    code="conflicting_fields")
     if v.size in ("fit", "exact") and (v.width is None or v.height is None):
         missing = "video.width" if v.width is None else "video.height"
         raise _fail(missing, None, f"a number of pixels (needed by video.size = {v.size!r})", origins, source,
-                    problem="is missing")
+                    problem="is missing", code="missing_field")
     if v.size in ("fit", "exact") and (v.width % 2 or v.height % 2):
         key = "video.width" if v.width % 2 else "video.height"
         raise _fail(key, getattr(v, key.split(".")[1]), "an even number of pixels", origins, source,
@@ -171,13 +173,15 @@ def apply_sets(raw: dict, sets: Iterable[str], origins: dict[str, str]) -> dict:
         key, sep, text = item.partition("=")
         key = key.strip()
         if not sep or not key:
-            raise ConfigError(f"--set {item!r} is not key=value", hint="e.g. --set video.quality=80")
+            raise ConfigError(f"--set {item!r} is not key=value", hint="e.g. --set video.quality=80", code="bad_option")
         section = key.split(".")[0]
         if section in OTHER_SECTIONS and "." in key:
-            raise ConfigError(f"--set {key}: [{section}] is read by {OTHER_SECTIONS[section]} only")
+            raise ConfigError(f"--set {key}: [{section}] is read by {OTHER_SECTIONS[section]} only",
+                              code="unknown_field")
         canonical = _canonical(key)
         if canonical is None:
-            raise ConfigError(f"--set {key}: not a known field", path=None, hint="known: " + ", ".join(sorted(KEYS)))
+            raise ConfigError(f"--set {key}: not a known field", hint="known: " + ", ".join(sorted(KEYS)),
+                              code="unknown_field")
         _put(raw, key, parse_value(text.strip()))
         origins[canonical] = f"--set {item}"
         parent = key.rsplit(".", 1)[0]
