@@ -13,7 +13,7 @@ from codeckit.ffmpeg import run_ffmpeg
 from codeckit.normalize import clips as clipmod
 from codeckit.normalize.filters import build_filters
 from codeckit.normalize.hashing import HashCache, content_hash, group_duplicates
-from codeckit.normalize.rules import ClipRules, FilterRules, clip_rules, filter_rules
+from codeckit.normalize.profile import ClipRules, FilterRules, clip_rules, filter_rules
 from codeckit.normalize.scan import scan
 from codeckit.normalize.sidecar import Annotate, clip_annotations, parse_srt, retime
 from codeckit.normalize.steps import Item, Rejected, run_steps

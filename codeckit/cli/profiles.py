@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from ..profiles import describe_target, find_profile, load_profile, profile_names
+from ..profiles import OTHER_SECTIONS, describe_target, field_docs, find_profile, load_profile, profile_names
 from . import cli
 from .common import console, print_json
 
@@ -45,12 +45,13 @@ def profiles_cmd(name: str | None, sets: tuple[str, ...], as_json: bool) -> int:
     table = Table(title=f"{target.name} ({target.source})", title_justify="left", header_style="bold")
     table.add_column("field")
     table.add_column("value")
+    table.add_column("about", style="dim")
+    docs = field_docs()
     for key, value in fields.items():
         shown = "-" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
-        table.add_row(key, shown)
+        table.add_row(key, shown, docs[key])
     console.print(table)
     if target.other_sections:
-        from ..profiles import OTHER_SECTIONS
         readers = sorted({OTHER_SECTIONS[s] for s in target.other_sections})
         console.print(f"also in the file: {', '.join(f'[{s}]' for s in target.other_sections)} "
                       f"(read by {', '.join(readers)})", highlight=False, markup=False, emoji=False, style="dim")

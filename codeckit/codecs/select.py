@@ -7,6 +7,7 @@ from ..errors import ConfigError, EncoderUnavailable
 from .capability import Capability, probe_capabilities
 from .table import BY_NAME, EncoderArgs, Implementation, encoder_args, implementations_of, resolve_codec
 
+#: How a target may ask for an implementation besides naming one (profiles' video.implementation reads this).
 PREFERENCES = ("hardware", "software")
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 # One speed scale for every implementation, slowest (best compression) to fastest.
 SPEEDS = ("slowest", "slower", "slow", "medium", "fast", "faster", "fastest")
+SPEED_CHOICES = ", ".join(SPEEDS) + f", or 0-{len(SPEEDS) - 1}"   # the allowed values, for messages
 
 # One quality scale for every implementation: 0 (worst) .. 100 (best useful, near transparent).
 # 70 is each implementation's usual default (x264 CRF 23, x265 CRF 28, ...), so equal numbers mean
@@ -111,15 +112,21 @@ class Implementation:
 
 
 def speed_index(speed: str | int) -> int:
+    """The position on SPEEDS of a speed given by name (any case) or number (0-6, or its digits as text).
+
+    The one speed parser: encoder arguments and profiles (`video.speed`) both read speeds through it.
+    """
     if isinstance(speed, int) and not isinstance(speed, bool):
         if 0 <= speed < len(SPEEDS):
             return speed
-    elif isinstance(speed, str) and speed in SPEEDS:
-        return SPEEDS.index(speed)
-    elif isinstance(speed, str) and speed.isdigit() and int(speed) < len(SPEEDS):
-        return int(speed)
+    elif isinstance(speed, str):
+        name = speed.strip().lower()
+        if name in SPEEDS:
+            return SPEEDS.index(name)
+        if name.isdigit() and int(name) < len(SPEEDS):
+            return int(name)
     from ..errors import ConfigError
-    raise ConfigError(f"unknown speed {speed!r}", hint="use one of " + ", ".join(SPEEDS) + " or 0-6")
+    raise ConfigError(f"unknown speed {speed!r}", hint="use one of " + SPEED_CHOICES)
 
 
 def _each(option: str, *values) -> tuple[tuple[str, ...], ...]:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 
-from .rules import ClipRules
+from .profile import ClipRules
 from .steps import ClipSpan, Item, Rejected, Step
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from .rules import FilterRules
+from .profile import FilterRules
 from .steps import Item, Rejected, Step
 
 

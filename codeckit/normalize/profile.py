@@ -1,18 +1,95 @@
 """A training profile: a profile (TOML, validated into a Target by `codeckit.profiles`) plus its [filter] and
-[clips] tables, which only normalize reads (the profile loader leaves them alone); this validates those two
-and routes `--set filter.*` / `--set clips.*` overrides to them."""
+[clips] tables, which only normalize reads (the profile loader leaves them alone); this declares and validates
+those two (each field once: type, default, check, doc) and routes `--set filter.*` / `--set clips.*` to them."""
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any, Iterable
 
 from ..errors import ConfigError
-from .rules import ClipRules, FilterRules, clip_rules, filter_rules
+from ..profiles import apply_sets, find_profile, parse_value, read_profile, target_from_raw
+from ..profiles.fields import check_declared, choice, declared, number, whole
 
 DEFAULT_PROFILE = "training-480p24"
 NORMALIZE_SECTIONS = ("filter", "clips")
+CLIP_MODES = ("none", "fixed", "scenes")
+
+# Thresholds keep the number as written (1 stays 1, 300.0 stays 300.0): TrainingProfile.fingerprint hashes them.
+_SECONDS = number(0, none_ok=True, convert=None)
+_PIXELS = whole(1, 16384, none_ok=True, convert=None)
+_ASPECT = number(0, 100, above=True, none_ok=True, convert=None)
+_FRACTION = number(0, 1, none_ok=True, convert=None)
+_LEVEL = number(0, 255, convert=None)
+_LENGTH = number(0, above=True, convert=None)
+
+
+@dataclass(frozen=True)
+class FilterRules:
+    """The [filter] table: thresholds of the source filters; `None` ("off" in a profile) switches one off."""
+    min_duration_s: float | None = declared(1.0, check=_SECONDS, doc="shorter sources are dropped")
+    max_duration_s: float | None = declared(None, check=_SECONDS, doc="longer sources are dropped")
+    min_width: int | None = declared(None, check=_PIXELS, doc="of the upright picture (SAR and rotation applied)")
+    min_height: int | None = declared(None, check=_PIXELS, doc="of the upright picture")
+    min_aspect: float | None = declared(None, check=_ASPECT, doc="upright width / height")
+    max_aspect: float | None = declared(None, check=_ASPECT, doc="upright width / height")
+    max_black_fraction: float | None = declared(0.5, check=_FRACTION,
+                                                doc="share of sampled frames that are (nearly) black")
+    black_luma: float = declared(24.0, check=_LEVEL, doc="mean luma (0-255) under which a frame counts as black")
+    max_static_fraction: float | None = declared(0.9, check=_FRACTION,
+                                                 doc="share of sample-to-sample steps with no visible change")
+    static_diff: float = declared(1.0, check=_LEVEL,
+                                  doc="mean |difference| (0-255) under which two frame samples are the same")
+    min_bits_per_pixel: float | None = declared(0.005, check=number(0, none_ok=True, convert=None),
+                                                doc="video bitrate / (width x height x fps)")
+
+    def __post_init__(self):
+        check_declared(self, "filter")
+
+
+@dataclass(frozen=True)
+class ClipRules:
+    """The [clips] table: how a source is cut into clips: not at all, in fixed-length windows, or at scene changes."""
+    mode: str = declared("none", check=choice(CLIP_MODES), doc="none | fixed (windows) | scenes (at cuts)")
+    length_s: float = declared(4.0, check=_LENGTH, doc="fixed: window length")
+    min_length_s: float = declared(1.0, check=_LENGTH,
+                                   doc="shorter pieces are dropped (fixed: the tail; scenes: short scenes)")
+    max_length_s: float = declared(10.0, check=_LENGTH,
+                                   doc="scenes: longer scenes are split into pieces of at most this")
+    scene_threshold: float = declared(0.12, check=number(0, 1, convert=None),
+                                      doc="scenes: mean |difference| of small grey frames (0-1) that marks a cut")
+    max_clips: int | None = declared(None, check=whole(1, none_ok=True, convert=None), doc="per source; none: no limit")
+
+    def __post_init__(self):
+        check_declared(self, "clips")
+        if self.min_length_s > self.max_length_s:
+            raise ConfigError(f"[clips] min_length_s ({self.min_length_s}) is above max_length_s "
+                              f"({self.max_length_s})", code="conflicting_fields")
+
+
+def _from_table(cls, table: dict[str, Any] | None, section: str, source: str | None):
+    table = dict(table or {})
+    known = [f.name for f in fields(cls)]
+    unknown = sorted(set(table) - set(known))
+    if unknown:
+        raise ConfigError(f"[{section}] has unknown field(s) {', '.join(unknown)}", path=source,
+                          hint="allowed: " + ", ".join(known), code="unknown_field")
+    try:
+        return cls(**table)
+    except ConfigError as exc:   # name the file the table came from
+        raise ConfigError(exc.message, path=source, hint=exc.hint, code=exc.code) from None
+
+
+def filter_rules(table: dict[str, Any] | None, source: str | None = None) -> FilterRules:
+    """FilterRules from a profile's [filter] table; "off" or false for a threshold switches it off."""
+    table = {k: (None if v in ("off", False) else v) for k, v in (table or {}).items()}
+    return _from_table(FilterRules, table, "filter", source)
+
+
+def clip_rules(table: dict[str, Any] | None, source: str | None = None) -> ClipRules:
+    """ClipRules from a profile's [clips] table (or the --clips option)."""
+    return _from_table(ClipRules, table, "clips", source)
 
 
 @dataclass(frozen=True)
@@ -38,8 +115,6 @@ def load_training_profile(name_or_file: str, sets: Iterable[str] = (),
                           clips: dict[str, Any] | None = None) -> TrainingProfile:
     """Load a profile by name or file; `sets` are `key=value` overrides (`filter.*` and `clips.*` keys are
     normalize's, the rest go to the profile loader); `clips` overrides fields of [clips] (the --clips option)."""
-    from ..profiles import apply_sets, find_profile, parse_value, read_profile, target_from_raw
-
     path = find_profile(name_or_file)
     raw = read_profile(path)
     ours: dict[str, dict] = {}
@@ -47,7 +122,7 @@ def load_training_profile(name_or_file: str, sets: Iterable[str] = (),
         if sec in raw:
             table = raw.pop(sec)
             if not isinstance(table, dict):
-                raise ConfigError(f"[{sec}] must be a table", path=path)
+                raise ConfigError(f"[{sec}] must be a table", path=path, code="invalid_value")
             ours.setdefault(sec, {}).update(table)
     theirs = []
     for item in sets:
@@ -85,4 +160,4 @@ def parse_clips_option(text: str | None) -> dict[str, Any] | None:
     except ValueError:
         pass
     raise ConfigError(f"--clips {text!r} is not understood",
-                      hint="use none, fixed:SECONDS, scenes or scenes:MIN-MAX (seconds)")
+                      hint="use none, fixed:SECONDS, scenes or scenes:MIN-MAX (seconds)", code="bad_option")
