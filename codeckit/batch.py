@@ -287,38 +287,26 @@ def auto_jobs(n_items: int, *, threads_per_item: int = 1, cores: int | None = No
 
 def _run_one(work: Callable, item: BatchItem, ctx: ItemContext) -> ItemOutcome:
     start = time.monotonic()
+
+    def outcome(state: str, **kw) -> ItemOutcome:
+        return ItemOutcome(item.key, item.label, state, wall_s=time.monotonic() - start, **kw)
     if ctx._emit is not None:
         ctx._emit(BatchEvent("start", item))
     try:
         ctx.check_cancelled()
-        result = work(item.payload, ctx)
-        return ItemOutcome(item.key, item.label, "done", result=result, wall_s=time.monotonic() - start)
-    except Cancelled:
-        return ItemOutcome(item.key, item.label, "interrupted", error="interrupted",
-                           wall_s=time.monotonic() - start)
-    except KeyboardInterrupt:
-        # the sequential backend runs items in the main thread, where Ctrl-C lands
-        if ctx.cancel_event is not None:
-            ctx.cancel_event.set()
-        return ItemOutcome(item.key, item.label, "interrupted", error="interrupted",
-                           wall_s=time.monotonic() - start)
+        return outcome("done", result=work(item.payload, ctx))
+    except (Cancelled, KeyboardInterrupt) as exc:
+        if isinstance(exc, KeyboardInterrupt) and ctx.cancel_event is not None:
+            ctx.cancel_event.set()   # the sequential backend runs items in the main thread, where Ctrl-C lands
+        return outcome("interrupted", error="interrupted")
     except CodeckitError as exc:
         if ctx.cancelled:  # a run cut short by the stop request is unfinished, not failed
-            return ItemOutcome(item.key, item.label, "interrupted", error="interrupted",
-                               wall_s=time.monotonic() - start)
-        return ItemOutcome(item.key, item.label, "failed", error=exc.message if exc.path else str(exc),
-                           error_type=type(exc).__name__, wall_s=time.monotonic() - start,
-                           stderr_tail=exc.stderr_tail)
+            return outcome("interrupted", error="interrupted")
+        return outcome("failed", error=exc.message if exc.path else str(exc), error_type=type(exc).__name__,
+                       stderr_tail=exc.stderr_tail)
     except Exception as exc:  # a bug, not a user mistake: keep the traceback for --verbose
-        return ItemOutcome(item.key, item.label, "failed", error=f"unexpected error: {type(exc).__name__}: {exc}",
-                           error_type=type(exc).__name__, traceback=traceback.format_exc(),
-                           wall_s=time.monotonic() - start)
-
-
-def _run_local(work: Callable, item: BatchItem, ctx: ItemContext, finish: Callable) -> str:
-    """In this process: the worker records its own outcome, so nothing is lost if the parent stops waiting."""
-    finish(item, _run_one(work, item, ctx))
-    return item.key
+        return outcome("failed", error=f"unexpected error: {type(exc).__name__}: {exc}",
+                       error_type=type(exc).__name__, traceback=traceback.format_exc())
 
 
 def run_batch(items: Iterable[BatchItem], work: Callable[[Any, ItemContext], Any], *, jobs: int = 1,
@@ -334,84 +322,18 @@ def run_batch(items: Iterable[BatchItem], work: Callable[[Any, ItemContext], Any
     With backend="threads" (default) `work` runs in threads of this process and ctx.progress() reaches
     `on_event`; with "processes", "dask" or "ray" it must be picklable and only start/finish events arrive.
     """
-    from joblib import Parallel, delayed, parallel_config
-
     start = time.monotonic()
     cancel = cancel or threading.Event()
-    emit = on_event or (lambda ev: None)
-    items = list(items)
-    outcomes: list[ItemOutcome] = []
     jobs = max(1, int(jobs))
     joblib_backend = BACKENDS.get(backend, backend)
-    local = joblib_backend == "threading" or jobs == 1
-    active: dict[str, BatchItem] = {}
-    lock = threading.Condition()
-
-    def finish(item: BatchItem, out: ItemOutcome) -> None:
-        if journal is not None:
-            fields: dict[str, Any] = {"label": item.label, **item.info, "wall_s": round(out.wall_s, 3)}
-            if out.state == "done":
-                fields["result"] = out.result
-            elif out.error:
-                fields["error"] = out.error
-            if out.state == "interrupted":
-                fields["cleanup"] = list(item.cleanup)
-            journal.record(item.key, out.state, **fields)
-        with lock:
-            outcomes.append(out)
-            active.pop(item.key, None)
-            lock.notify_all()
-        if out.state == "interrupted":
-            cancel.set()
-        emit(BatchEvent(out.state, item, outcome=out))
-
-    to_run = []
-    for item in items:
-        if item.skip is not None:
-            out = ItemOutcome(item.key, item.label, "skipped", error=item.skip)
-            outcomes.append(out)
-            if journal is not None and journal.state(item.key) not in FINISHED:
-                journal.record(item.key, "skipped", label=item.label, reason=item.skip, **item.info)
-            emit(BatchEvent("skipped", item, outcome=out))
-        else:
-            to_run.append(item)
-    by_key = {item.key: item for item in to_run}
-
-    def tasks(chunk):
-        for item in chunk:
-            if cancel.is_set():
-                return
-            if journal is not None:
-                journal.record(item.key, "started", label=item.label, cleanup=list(item.cleanup), **item.info)
-            with lock:
-                active[item.key] = item
-            if local:
-                yield delayed(_run_local)(work, item, ItemContext(item, emit, cancel), finish)
-            else:
-                emit(BatchEvent("start", item))
-                yield delayed(_run_one)(work, item, ItemContext())
-
-    def collect(results) -> None:
-        for out in results:
-            if not local:
-                finish(by_key[out.key], out)
-
+    # one job runs in this process (joblib's sequential mode), except on Dask, whose joblib backend spreads
+    # the work over all the cluster's workers whatever n_jobs says
+    local = joblib_backend == "threading" or (jobs == 1 and joblib_backend != "dask")
+    batch = _Batch(work, journal, on_event or (lambda ev: None), cancel, local)
+    to_run = [item for item in items if not batch.skipped(item)]
     if to_run:
         try:
-            with parallel_config(backend=joblib_backend, n_jobs=min(jobs, len(to_run))):
-                try:
-                    collect(Parallel(return_as=_generator_mode(), pre_dispatch="n_jobs")(tasks(to_run)))
-                except ValueError as exc:
-                    if "does not support return_as" not in str(exc):
-                        raise
-                    # a backend that hands results back only all at once (Ray's): run in waves, so that what
-                    # finished is journaled as each wave ends and a lost worker costs one wave
-                    # (joblib refuses in Parallel(), before the first task is taken)
-                    wave = 2 * jobs
-                    for i in range(0, len(to_run), wave):
-                        if cancel.is_set():
-                            break
-                        collect(Parallel(return_as="list")(tasks(to_run[i:i + wave])))
+            batch.run(to_run, joblib_backend, jobs)
         except KeyboardInterrupt:
             cancel.set()
         except ValueError as exc:
@@ -420,16 +342,106 @@ def run_batch(items: Iterable[BatchItem], work: Callable[[Any, ItemContext], Any
                                   hint="threads, processes, or a registered joblib backend (dask, ray)") from None
             raise
         if cancel.is_set():
-            # joblib does not wait for its threads when it aborts: give running items time to stop and clean up
-            deadline = time.monotonic() + 30
-            with lock:
-                while active and local and time.monotonic() < deadline:
-                    lock.wait(timeout=0.2)
-                left = list(active.values())
-            for item in left:
-                finish(item, ItemOutcome(item.key, item.label, "interrupted", error="interrupted"))
-    return BatchReport(outcomes=outcomes, wall_s=time.monotonic() - start, jobs=jobs, backend=backend,
+            batch.stop_running()
+    return BatchReport(outcomes=batch.outcomes, wall_s=time.monotonic() - start, jobs=jobs, backend=backend,
                        interrupted=cancel.is_set())
+
+
+class _Batch:
+    """One run_batch call: hands items to joblib, records each outcome once (journal, event), tracks what runs."""
+
+    def __init__(self, work: Callable, journal: Journal | None, emit: Callable[[BatchEvent], None],
+                 cancel: threading.Event, local: bool):
+        self.work = work
+        self.journal = journal
+        self.emit = emit
+        self.cancel = cancel
+        self.local = local                    # in this process: workers record their own outcomes
+        self.outcomes: list[ItemOutcome] = []
+        self.active: dict[str, BatchItem] = {}    # started, not finished
+        self.lock = threading.Condition()
+
+    def skipped(self, item: BatchItem) -> bool:
+        """Record a `skip` item as skipped (the journal only if it did not finish before); False for the others."""
+        if item.skip is None:
+            return False
+        out = ItemOutcome(item.key, item.label, "skipped", error=item.skip)
+        self.outcomes.append(out)
+        if self.journal is not None and self.journal.state(item.key) not in FINISHED:
+            self.journal.record(item.key, "skipped", label=item.label, reason=item.skip, **item.info)
+        self.emit(BatchEvent("skipped", item, outcome=out))
+        return True
+
+    def finish(self, item: BatchItem, out: ItemOutcome) -> None:
+        if self.journal is not None:
+            fields: dict[str, Any] = {"label": item.label, **item.info, "wall_s": round(out.wall_s, 3)}
+            if out.state == "done":
+                fields["result"] = out.result
+            elif out.error:
+                fields["error"] = out.error
+            if out.state == "interrupted":
+                fields["cleanup"] = list(item.cleanup)
+            self.journal.record(item.key, out.state, **fields)
+        with self.lock:
+            self.outcomes.append(out)
+            self.active.pop(item.key, None)
+            self.lock.notify_all()
+        if out.state == "interrupted":
+            self.cancel.set()
+        self.emit(BatchEvent(out.state, item, outcome=out))
+
+    def tasks(self, chunk: list[BatchItem]):
+        """joblib's tasks for `chunk`, each journaled as started when joblib takes it; none after a stop."""
+        from joblib import delayed
+        for item in chunk:
+            if self.cancel.is_set():
+                return
+            if self.journal is not None:
+                self.journal.record(item.key, "started", label=item.label, cleanup=list(item.cleanup), **item.info)
+            with self.lock:
+                self.active[item.key] = item
+            if self.local:
+                yield delayed(self.run_here)(item)
+            else:
+                self.emit(BatchEvent("start", item))
+                yield delayed(_run_one)(self.work, item, ItemContext())
+
+    def run_here(self, item: BatchItem) -> str:
+        """In this process: the worker records its own outcome, so nothing is lost if the parent stops waiting."""
+        self.finish(item, _run_one(self.work, item, ItemContext(item, self.emit, self.cancel)))
+        return item.key
+
+    def collect(self, results: Iterable[ItemOutcome]) -> None:
+        for out in results:
+            if not self.local:   # local workers have recorded theirs already
+                self.finish(self.active[out.key], out)
+
+    def run(self, to_run: list[BatchItem], joblib_backend: str, jobs: int) -> None:
+        from joblib import Parallel, parallel_config
+        with parallel_config(backend=joblib_backend, n_jobs=min(jobs, len(to_run))):
+            try:
+                self.collect(Parallel(return_as=_generator_mode(), pre_dispatch="n_jobs")(self.tasks(to_run)))
+            except ValueError as exc:
+                if "does not support return_as" not in str(exc):
+                    raise
+                # a backend that hands results back only all at once (Ray's): run in waves, so that what
+                # finished is journaled as each wave ends and a lost worker costs one wave
+                # (joblib refuses in Parallel(), before the first task is taken)
+                wave = 2 * jobs
+                for i in range(0, len(to_run), wave):
+                    if self.cancel.is_set():
+                        break
+                    self.collect(Parallel(return_as="list")(self.tasks(to_run[i:i + wave])))
+
+    def stop_running(self) -> None:
+        """Give running items time to stop and clean up (joblib does not wait for its threads when it aborts)."""
+        deadline = time.monotonic() + 30
+        with self.lock:
+            while self.active and self.local and time.monotonic() < deadline:
+                self.lock.wait(timeout=0.2)
+            left = list(self.active.values())
+        for item in left:
+            self.finish(item, ItemOutcome(item.key, item.label, "interrupted", error="interrupted"))
 
 
 def _generator_mode() -> str:

@@ -76,6 +76,21 @@ class EncodeResult:
         return d
 
 
+def progress_reporter(ctx, job: EncodeJob, duration_s: float | None) -> Callable[[Progress], None] | None:
+    """An `on_progress` for `encode` that reports FFmpeg's progress, with an ETA, through a batch item's
+    `ctx.progress(...)` (a `batch.ItemContext`); None without a context."""
+    if ctx is None:
+        return None
+    duration = duration_s or 0.0
+
+    def on_progress(p: Progress) -> None:
+        eta = (duration - p.out_time_s) / p.speed if p.speed and duration else None
+        ctx.progress(fraction=p.fraction, out_time_s=p.out_time_s, duration_s=duration, fps=p.fps,
+                     speed=p.speed, frame=p.frame, eta_s=max(0.0, eta) if eta is not None else None,
+                     implementation=job.implementation or "copy")
+    return on_progress
+
+
 def _is_encoder_failure(job: EncodeJob, exc: FFmpegError) -> bool:
     """Worth another implementation? Always after a hardware one; after software only when the encoder itself
     would not start (a broken input fails the same way on every encoder)."""

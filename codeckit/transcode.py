@@ -11,12 +11,14 @@ import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from .batch import BatchEvent, BatchItem, ItemContext, Journal, auto_jobs, cpu_count, run_batch
-from .encode import EncodeResult, encode, temp_path_for
+from .batch import BatchEvent, BatchItem, BatchReport, ItemContext, Journal, auto_jobs, cpu_count, run_batch
+from .cluster import check_backend, engine
+from .encode import EncodeResult, encode, progress_reporter, temp_path_for
 from .errors import CodeckitError
 from .plan import PLAN_VERSION, EncodeJob, plan
 from .probe import MediaInfo, probe
@@ -30,7 +32,8 @@ class TranscodeOptions:
     overwrite: bool = False             # redo items whose output exists
     force_encode: bool = False          # re-encode even when a remux would do
     verify: str = "sample"              # sample | full | off
-    backend: str = "threads"            # batch backend (threads, processes, dask, ray)
+    backend: str = "local"              # local (threads) | dask | ray: see codeckit.cluster
+    address: str | None = None          # an existing Dask scheduler or Ray cluster (else one is started)
     dry_run: bool = False
     timeout: float | None = None        # per FFmpeg run
     capabilities: dict | None = None    # replaces the machine's encoder checks (tests)
@@ -70,6 +73,7 @@ class TranscodeReport:
     interrupted: bool = False
     cleaned: list[str] = field(default_factory=list)     # temporary files of an earlier run removed
     ignored: int = 0                                      # non-video files a folder walk passed over
+    engine: str | None = None                             # where the batch ran (cluster.Engine.describe)
 
     def count(self, state: str) -> int:
         return sum(1 for i in self.items if i.state == state)
@@ -126,7 +130,7 @@ class TranscodeReport:
                          "knob_values": [r.knob_value for r in scored]}}
 
     def to_dict(self) -> dict:
-        return {"out_dir": self.out_dir, "profile": self.target, "dry_run": self.dry_run,
+        return {"out_dir": self.out_dir, "profile": self.target, "dry_run": self.dry_run, "engine": self.engine,
                 "interrupted": self.interrupted, "summary": self.summary(), "cleaned": self.cleaned,
                 "items": [i.to_dict() for i in self.items]}
 
@@ -220,15 +224,8 @@ def _work(payload: _Payload, ctx: ItemContext) -> EncodeResult:
     if payload.per_title is not None:
         return payload.per_title.run(ctx, verify=payload.verify, timeout=payload.timeout)
     job = payload.job
-    duration = job.duration_s or 0.0
-
-    def on_progress(p) -> None:
-        eta = (duration - p.out_time_s) / p.speed if p.speed and duration else None
-        ctx.progress(fraction=p.fraction, out_time_s=p.out_time_s, duration_s=duration, fps=p.fps,
-                     speed=p.speed, frame=p.frame, eta_s=max(0.0, eta) if eta is not None else None,
-                     implementation=job.implementation or "copy")
-    return encode(job, on_progress=on_progress, verify=payload.verify, cancel=ctx.cancel_event,
-                  timeout=payload.timeout)
+    return encode(job, on_progress=progress_reporter(ctx, job, job.duration_s), verify=payload.verify,
+                  cancel=ctx.cancel_event, timeout=payload.timeout)
 
 
 def transcode(sources: list[str | os.PathLike], out_dir: str | os.PathLike, target: Target,
@@ -241,6 +238,7 @@ def transcode(sources: list[str | os.PathLike], out_dir: str | os.PathLike, targ
     `on_event` gets the batch's events (start / progress / done / failed / skipped / interrupted).
     """
     opts = options or TranscodeOptions()
+    check_backend(opts.backend, opts.address)
     start = time.monotonic()
     out = Path(os.path.abspath(os.fspath(out_dir)))
     walk = walk_sources(list(sources), exclude=[out])
@@ -256,13 +254,68 @@ def transcode(sources: list[str | os.PathLike], out_dir: str | os.PathLike, targ
             raise CodeckitError(f"cannot write to the output folder: {exc.strerror}", path=out) from exc
         cleaned = journal.remove_leftovers() + remove_stale_temps(out)
     try:
-        report = _run(found, outputs, out, target, opts, journal, cleaned, ignored, start, on_event, on_planned,
-                      cancel)
+        report = _run(_Run(found, outputs, out, target, opts, journal, cleaned, ignored, start), on_event,
+                      on_planned, cancel)
     finally:
         journal.close()
     # entries that cannot be read fail on their own (no output, nothing to journal): the batch went on
     report.items[:0] = [ItemReport(e.path, None, "failed", e.message) for e in walk.errors]
     return report
+
+
+@dataclass
+class _Run:
+    """What one transcode run carries from step to step."""
+    found: list[Source]
+    outputs: list[Path]
+    out: Path
+    target: Target
+    opts: TranscodeOptions
+    journal: Journal
+    cleaned: list[str]
+    ignored: int
+    start: float
+    settled: list[ItemReport] = field(default_factory=list)   # items decided before the batch (skipped, refused)
+    skipped: list[BatchItem] = field(default_factory=list)    # ... and the skipped ones, for the journal
+
+    def report(self, items: list[ItemReport], jobs: int, threads: int | None, **kw) -> TranscodeReport:
+        return TranscodeReport(items=_in_order(self.settled + items, self.found), out_dir=str(self.out),
+                               target=self.target.name, wall_s=time.monotonic() - self.start, jobs=jobs,
+                               threads=threads, ignored=self.ignored, **kw)
+
+
+@dataclass
+class _Item:
+    """One source to transcode, from selection through probe and plan to its batch item."""
+    source: Source
+    output: Path
+    key: str
+    info: MediaInfo | None = None
+    job: EncodeJob | None = None
+    error: CodeckitError | None = None
+    per_title: Any = None               # a VMAF target: the search-and-encode that runs (PerTitle)
+
+
+def _run(run: _Run, on_event, on_planned, cancel) -> TranscodeReport:
+    """Select, probe, size, plan; then stop at the plan (dry run) or run the batch and collect its outcomes."""
+    pending = _select(run)
+    _probe_all(pending)
+    jobs, threads = size_jobs(run.opts.jobs, len(pending), [p.info for p in pending if p.info is not None])
+    for item in pending:
+        _plan_item(item, run, threads)
+    if run.opts.dry_run:
+        return run.report([_planned_report(p) for p in pending], jobs, threads, dry_run=True)
+    batch_items = run.skipped + [_batch_item(p, run.opts) for p in pending]
+    if on_planned is not None:
+        on_planned(len(pending), sum(b.weight for b in batch_items if b.skip is None))
+    # local items run in threads (FFmpeg does the work in child processes, and progress reaches the display);
+    # a rerun with nothing left to do starts no cluster
+    where = engine(run.opts.backend, run.opts.address, jobs, local="threads") if pending else nullcontext()
+    with where as eng:
+        batch = run_batch(batch_items, _work, jobs=jobs, backend=eng.batch_backend if eng else "threads",
+                          journal=run.journal, on_event=on_event, cancel=cancel)
+    return run.report(_item_reports(pending, batch), jobs, threads, interrupted=batch.interrupted,
+                      cleaned=run.cleaned, engine=eng.describe() if eng else None)
 
 
 def _skip_reason(dst: Path, key: str, journal: Journal, made: dict[str, str], opts: TranscodeOptions) -> str | None:
@@ -276,92 +329,83 @@ def _skip_reason(dst: Path, key: str, journal: Journal, made: dict[str, str], op
     return "output exists (--overwrite to redo it)"
 
 
-def _run(found, outputs, out, target, opts, journal, cleaned, ignored, start, on_event, on_planned, cancel):
-    items: list[ItemReport] = []
-    pending: list[tuple[Source, Path, str]] = []
-    batch_items: list[BatchItem] = []
-    made = {r.get("output"): k for k, r in journal.entries.items() if r["state"] == "done"}
-    for src, dst in zip(found, outputs):
-        key = item_key(src.path, dst, target, opts.force_encode)
-        reason = _skip_reason(dst, key, journal, made, opts)
+def _select(run: _Run) -> list[_Item]:
+    """The items to do; those to skip (or refuse) go to `run.settled` and `run.skipped`."""
+    pending: list[_Item] = []
+    made = {r.get("output"): k for k, r in run.journal.entries.items() if r["state"] == "done"}
+    for src, dst in zip(run.found, run.outputs):
+        key = item_key(src.path, dst, run.target, run.opts.force_encode)
+        reason = _skip_reason(dst, key, run.journal, made, run.opts)
         if reason is None and dst.resolve() == src.path.resolve():
             reason = "the output would replace its own source; choose another output folder"
-            items.append(ItemReport(str(src.path), str(dst), "failed", reason))
-            continue
-        if reason is not None:
-            batch_items.append(BatchItem(key, str(src.path), skip=reason,
+            run.settled.append(ItemReport(str(src.path), str(dst), "failed", reason))
+        elif reason is not None:
+            run.skipped.append(BatchItem(key, str(src.path), skip=reason,
                                          info={"source": str(src.path), "output": str(dst)}))
-            items.append(ItemReport(str(src.path), str(dst), "skipped", reason))
+            run.settled.append(ItemReport(str(src.path), str(dst), "skipped", reason))
         else:
-            pending.append((src, dst, key))
+            pending.append(_Item(src, dst, key))
+    return pending
 
-    # probe everything first (in threads: PyAV lets go of the GIL): sizes decide jobs x threads
-    def probe_one(src: Source):
+
+def _probe_all(items: list[_Item]) -> None:
+    """Probe every item first (in threads: PyAV lets go of the GIL): their sizes decide jobs x threads."""
+    def probe_one(item: _Item) -> None:
         try:
-            return probe(src.path), None
+            item.info = probe(item.source.path)
         except CodeckitError as exc:
-            return None, exc
+            item.error = exc
     with ThreadPoolExecutor(max_workers=max(1, min(8, cpu_count()))) as pool:
-        probed = list(pool.map(probe_one, [p[0] for p in pending]))
-    infos = [i for i, _ in probed if i is not None]
-    jobs, threads = size_jobs(opts.jobs, len(pending), infos)
+        list(pool.map(probe_one, items))
 
-    planned: list[tuple[Source, Path, str, EncodeJob | None, CodeckitError | None]] = []
-    per_title: dict[str, Any] = {}
-    for (src, dst, key), (info, err) in zip(pending, probed):
-        job = None
-        if info is not None:
-            try:
-                if _wants_vmaf_search(target):
-                    job, per_title[str(dst)] = _plan_per_title(info, target, dst, threads, opts)
-                else:
-                    job = plan(info, target, dst, force_encode=opts.force_encode, threads=threads,
-                               capabilities=opts.capabilities)
-            except CodeckitError as exc:
-                err = exc
-        planned.append((src, dst, key, job, err))
 
-    if opts.dry_run:
-        for src, dst, key, job, err in planned:
-            if err is not None:
-                items.append(ItemReport(str(src.path), str(dst), "failed", err.message if err.path else str(err)))
-            else:
-                items.append(ItemReport(str(src.path), str(dst), "planned", job=job))
-        return TranscodeReport(items=_in_order(items, found), out_dir=str(out), target=target.name,
-                               wall_s=time.monotonic() - start, jobs=jobs, threads=threads, dry_run=True,
-                               ignored=ignored)
+def _plan_item(item: _Item, run: _Run, threads: int | None) -> None:
+    if item.info is None:
+        return
+    try:
+        if _wants_vmaf_search(run.target):
+            item.job, item.per_title = _plan_per_title(item.info, run.target, item.output, threads, run.opts)
+        else:
+            item.job = plan(item.info, run.target, item.output, force_encode=run.opts.force_encode,
+                            threads=threads, capabilities=run.opts.capabilities)
+    except CodeckitError as exc:
+        item.error = exc
 
-    by_label: dict[str, ItemReport] = {}
-    for src, dst, key, job, err in planned:
-        payload = _Payload(job=job, error=err, verify=opts.verify, timeout=opts.timeout,
-                           per_title=per_title.get(str(dst)))
-        weight = (job.duration_s or 0.0) if job else 0.0
-        batch_items.append(BatchItem(key, str(src.path), payload=payload, weight=weight,
-                                     cleanup=(str(temp_path_for(dst)),),
-                                     info={"source": str(src.path), "output": str(dst)}))
-        by_label[str(src.path)] = ItemReport(str(src.path), str(dst), "pending", job=None)
-    if on_planned is not None:
-        on_planned(len(planned), sum(b.weight for b in batch_items if b.skip is None))
-    report = run_batch(batch_items, _work, jobs=jobs, backend=opts.backend, journal=journal, on_event=on_event,
-                       cancel=cancel)
-    for o in report.outcomes:
+
+def _planned_report(item: _Item) -> ItemReport:
+    """A dry run's line for an item: its plan, or why it could not be planned."""
+    src, dst, err = str(item.source.path), str(item.output), item.error
+    if err is not None:
+        return ItemReport(src, dst, "failed", err.message if err.path else str(err))
+    return ItemReport(src, dst, "planned", job=item.job)
+
+
+def _batch_item(item: _Item, opts: TranscodeOptions) -> BatchItem:
+    # an item that failed to probe or plan still goes through the batch: its error is raised and journaled there
+    payload = _Payload(job=item.job, error=item.error, verify=opts.verify, timeout=opts.timeout,
+                       per_title=item.per_title)
+    weight = (item.job.duration_s or 0.0) if item.job else 0.0
+    return BatchItem(item.key, str(item.source.path), payload=payload, weight=weight,
+                     cleanup=(str(temp_path_for(item.output)),),
+                     info={"source": str(item.source.path), "output": str(item.output)})
+
+
+def _item_reports(items: list[_Item], batch: BatchReport) -> list[ItemReport]:
+    """The batch's outcomes as item reports; an item never started (the batch was stopped first) is interrupted."""
+    by_label = {str(i.source.path): ItemReport(str(i.source.path), str(i.output), "interrupted", "not started")
+                for i in items}
+    for o in batch.outcomes:
         if o.state == "skipped":
             continue
         ir = by_label[o.label]
-        ir.state = o.state
+        ir.state, ir.reason = o.state, None
         if o.state == "done":
             ir.result = o.result
         else:
             ir.reason = o.error
             ir.stderr_tail = o.stderr_tail
             ir.traceback = o.traceback
-    for ir in by_label.values():
-        if ir.state == "pending":   # never started: the batch was stopped first
-            ir.state, ir.reason = "interrupted", "not started"
-    items += list(by_label.values())
-    return TranscodeReport(items=_in_order(items, found), out_dir=str(out), target=target.name,
-                           wall_s=time.monotonic() - start, jobs=jobs, threads=threads,
-                           interrupted=report.interrupted, cleaned=cleaned, ignored=ignored)
+    return list(by_label.values())
 
 
 # ---------------------------------------------------------------- per-title (VMAF-target) items

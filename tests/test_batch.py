@@ -159,3 +159,26 @@ def test_backend_without_result_generators_runs_in_waves(tmp_path):
         report = run_batch(items(7), square_plain, jobs=2, backend="all-at-once", journal=j)
     assert sorted(o.result for o in report.outcomes) == [0, 1, 4, 9, 16, 25, 36]
     assert {r["state"] for r in Journal.read(tmp_path / ".codeckit-journal.jsonl").entries.values()} == {"done"}
+
+
+@pytest.mark.cluster
+def test_one_job_on_a_dask_cluster_runs_in_its_workers(tmp_path):
+    # Dask's joblib backend uses every worker whatever n_jobs says: jobs=1 must not take the in-process path
+    # (whose work holds this process's journal lock and cannot travel)
+    pytest.importorskip("distributed")
+    from codeckit.cluster import engine
+    with engine("dask", jobs=2) as eng, Journal.in_folder(tmp_path) as j:
+        report = run_batch(items(3), square_plain, jobs=1, backend=eng.batch_backend, journal=j)
+    assert sorted(o.result for o in report.outcomes) == [0, 1, 4] and not report.failed
+    assert {r["state"] for r in map(json.loads, (tmp_path / ".codeckit-journal.jsonl").read_text().splitlines())
+            } == {"started", "done"}
+
+
+def test_local_engine_is_threads_or_processes_and_uses_the_affinity_cpu_count():
+    from codeckit.cluster import default_jobs, engine
+    assert default_jobs() == cpu_count()
+    with engine(local="threads") as eng:
+        assert (eng.joblib_backend, eng.batch_backend, eng.n_jobs) == ("threading", "threads", cpu_count())
+        assert eng.describe() == f"local threads ({cpu_count()} jobs)"
+    with engine(jobs=3) as eng:
+        assert (eng.batch_backend, eng.describe()) == ("processes", "local processes (3 jobs)")

@@ -219,7 +219,7 @@ def test_sizes_parse_and_nonsense_is_refused():
 
 
 def test_unknown_backend_and_address_without_cluster_are_config_errors():
-    from codeckit.normalize.cluster import engine
+    from codeckit.cluster import engine
     with pytest.raises(ConfigError):
         with engine("spark"):
             pass
@@ -238,7 +238,7 @@ def _square(x):
 def test_a_local_cluster_is_started_and_stopped_for_the_run(backend):
     pytest.importorskip({"dask": "distributed", "ray": "ray"}[backend])
     import joblib
-    from codeckit.normalize.cluster import engine
+    from codeckit.cluster import engine
     with engine(backend, jobs=2) as eng:
         assert eng.started_here and eng.joblib_backend == backend
         out = joblib.Parallel()(joblib.delayed(_square)(i) for i in range(4))

@@ -328,3 +328,49 @@ def test_every_shipped_profile_at_its_own_speed_on_a_real_clip(bikes, tmp_path, 
     t = load_profile(profile)
     out = check_output(Path(item["output"]), bikes)
     assert out.video[0].codec == t.video.codec and item["result"]["verify"]["decoded_frames"] == 250
+
+
+@pytest.fixture(scope="module")
+def two_tiny(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("two-tiny")
+    for name in ("a.mp4", "b.mp4"):
+        lavfi_clip(root / name, size="160x120", duration=0.5)
+    return root
+
+
+@pytest.mark.cluster
+def test_a_dask_run_transcodes_and_a_rerun_skips(two_tiny, tmp_path):
+    pytest.importorskip("distributed")
+    out = tmp_path / "out"
+    target = load_profile("web-h264", ["video.speed=fastest"])
+    opts = TranscodeOptions(jobs=2, backend="dask", force_encode=True)   # encoded in the workers, not remuxed
+    report = transcode([two_tiny], out, target, opts)
+    assert report.ok and report.count("done") == 2, [i.reason for i in report.items]
+    assert report.engine.startswith("dask on a local cluster")
+    for name in ("a.mp4", "b.mp4"):
+        check_output(out / name, two_tiny / name)
+    done = {r["source"] for r in journal(out) if r["state"] == "done"}
+    assert done == {str(two_tiny / "a.mp4"), str(two_tiny / "b.mp4")}
+    assert temps(out) == []
+    again = transcode([two_tiny], out, target, opts)
+    assert again.count("skipped") == 2 and again.count("done") == 0
+    r = codeckit("transcode", two_tiny, "-o", tmp_path / "cli", "-p", "web-h264", *FAST, "--force-encode",
+                 "--backend", "dask", "-j", "2", "--json")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["summary"]["done"] == 2 and doc["engine"].startswith("dask on a local cluster")
+
+
+def test_unknown_backend_or_an_address_without_a_cluster_is_a_config_error(clips, tmp_path):
+    from codeckit.errors import ConfigError
+    target = load_profile("web-h264")
+    with pytest.raises(ConfigError, match="unknown backend") as unknown:
+        transcode([clips.plain], tmp_path / "o", target, TranscodeOptions(backend="spark"))
+    with pytest.raises(ConfigError, match="--address needs") as lone_address:
+        transcode([clips.plain], tmp_path / "o", target, TranscodeOptions(address="tcp://127.0.0.1:8786"))
+    assert (unknown.value.code, lone_address.value.code) == ("unknown_backend", "address_without_cluster")
+    assert not (tmp_path / "o").exists()   # refused before anything was written
+    r = codeckit("transcode", clips.plain, "-o", tmp_path / "o", "-p", "web-h264", "--address", "tcp://x:1")
+    assert r.returncode == 2 and "--address needs" in r.stderr and "Traceback" not in r.stderr
+    r = codeckit("transcode", clips.plain, "-o", tmp_path / "o", "-p", "web-h264", "--backend", "spark")
+    assert r.returncode == 2 and "--backend" in r.stderr

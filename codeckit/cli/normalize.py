@@ -7,11 +7,11 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ..normalize.cluster import BACKENDS
 from ..normalize.pipeline import normalize
 from ..normalize.profile import DEFAULT_PROFILE, parse_clips_option
 from . import cli
 from .common import console, err_console, fmt_bytes, print_json
+from .options import backend_options
 
 
 @cli.command("normalize")
@@ -28,9 +28,7 @@ from .common import console, err_console, fmt_bytes, print_json
               help="Also write tar shards holding each clip with its JSON record.")
 @click.option("--shard-size", default="1GB", show_default=True, help="Target size of one shard (500MB, 2GiB...).")
 @click.option("--parquet", is_flag=True, help="Also write the manifest as Parquet (needs pyarrow).")
-@click.option("--backend", type=click.Choice(BACKENDS), default="local", show_default=True,
-              help="local processes, or a Dask or Ray cluster (a local one is started without --address).")
-@click.option("--address", default=None, help="Address of an existing Dask scheduler or Ray cluster.")
+@backend_options(local="processes")
 @click.option("-j", "--jobs", type=click.IntRange(1, 1024), default=None,
               help="Sources processed at once (default: the number of cores).")
 @click.option("--threads", type=click.IntRange(1, 256), default=None,

@@ -17,6 +17,7 @@ from ..transcode import ItemReport, TranscodeOptions, TranscodeReport, transcode
 from ..verify import VERIFY_MODES
 from . import cli
 from .common import console, err_console, fmt_bytes, print_json
+from .options import backend_options
 
 
 def _jobs(ctx, param, value: str):
@@ -167,6 +168,7 @@ def _stop_on_signals(cancel: threading.Event):
               help="Override one profile field, e.g. --set video.quality=80 (repeatable).")
 @click.option("-j", "--jobs", default="auto", callback=_jobs, show_default=True, metavar="N|auto",
               help="Files at once; auto sizes jobs x encoder threads to the cores.")
+@backend_options(local="threads")
 @click.option("--overwrite", is_flag=True, help="Redo items whose output exists.")
 @click.option("--force-encode", is_flag=True, help="Re-encode even files a stream copy (remux) would do for.")
 @click.option("--dry-run", is_flag=True, help="Print the plan (implementation, filters, arguments) and stop.")
@@ -178,8 +180,8 @@ def _stop_on_signals(cancel: threading.Event):
 @click.option("--json", "as_json", is_flag=True, help="Print only a JSON summary.")
 @click.pass_context
 def transcode_cmd(ctx: click.Context, sources: tuple[str, ...], out_dir: str, profile: str, sets: tuple[str, ...],
-                  jobs, overwrite: bool, force_encode: bool, dry_run: bool, verify: str, verify_vmaf: bool,
-                  as_json: bool) -> int:
+                  jobs, backend: str, address: str | None, overwrite: bool, force_encode: bool, dry_run: bool,
+                  verify: str, verify_vmaf: bool, as_json: bool) -> int:
     """Transcode files and folders (SOURCES) into OUT as a profile says.
 
     Each output is written under a temporary name and renamed into place only after it is checked. A journal
@@ -188,8 +190,8 @@ def transcode_cmd(ctx: click.Context, sources: tuple[str, ...], out_dir: str, pr
     """
     verbose = bool(ctx.obj and ctx.obj.get("verbose"))
     target = load_profile(profile, sets)
-    opts = TranscodeOptions(jobs=jobs, overwrite=overwrite, force_encode=force_encode, verify=verify,
-                            dry_run=dry_run, verify_vmaf=verify_vmaf)
+    opts = TranscodeOptions(jobs=jobs, backend=backend, address=address, overwrite=overwrite,
+                            force_encode=force_encode, verify=verify, dry_run=dry_run, verify_vmaf=verify_vmaf)
     mode = "quiet" if as_json else ("bars" if console.is_terminal else "lines")
     display = _Display(mode if not dry_run else "quiet", verbose)
     cancel = threading.Event()
@@ -252,6 +254,8 @@ def _print_summary(report: TranscodeReport, verbose: bool) -> None:
         line += f" · {fmt_bytes(s['bytes_in'])} -> {fmt_bytes(s['bytes_out'])}{saving}"
     line += f" · wall {s['wall_s']:.1f} s · CPU {s['cpu_s']:.1f} s · {_speed(s['speed'])} realtime"
     line += f" · {report.jobs} job(s)" + (f" x {report.threads} thread(s)" if report.threads else "")
+    if report.engine and not report.engine.startswith("local"):
+        line += f" · {escape(report.engine)}"
     if "vmaf" in s:
         v = s["vmaf"]
         line += (f" · VMAF target {v['target']:g}: mean {v['mean']:.2f}, min {v['min']:.2f}"

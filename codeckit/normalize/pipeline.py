@@ -104,7 +104,7 @@ def normalize(sources: Iterable[str | os.PathLike], out_dir: str | os.PathLike, 
     from ..codecs import probe_capabilities
     from ..ffmpeg import build_info
     from ..plan import PLAN_VERSION
-    from .cluster import engine
+    from ..cluster import engine
 
     started = time.monotonic()
     prof = load_training_profile(profile, sets, clips)

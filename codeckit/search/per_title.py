@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..codecs import BY_NAME
-from ..encode import EncodeResult, encode
+from ..encode import EncodeResult, encode, progress_reporter
 from ..ffmpeg import input_args, input_url
 from ..probe import MediaInfo, probe
 from ..quality import measure
@@ -173,15 +173,8 @@ class PerTitle:
 
         def encode_at(knob: float) -> EncodeResult:
             job = recipe.job(knob, self.output)
-
-            def on_progress(p) -> None:
-                if ctx is None:
-                    return
-                eta = (duration - p.out_time_s) / p.speed if p.speed and duration else None
-                ctx.progress(fraction=p.fraction, out_time_s=p.out_time_s, duration_s=duration, fps=p.fps,
-                             speed=p.speed, frame=p.frame, eta_s=max(0.0, eta) if eta is not None else None,
-                             implementation=job.implementation or "copy")
-            return encode(job, on_progress=on_progress, verify=verify, cancel=cancel, timeout=timeout)
+            return encode(job, on_progress=progress_reporter(ctx, job, duration), verify=verify, cancel=cancel,
+                          timeout=timeout)
 
         knob = res.knob_value
         result = encode_at(knob)
