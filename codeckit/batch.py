@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from .errors import CodeckitError, ConfigError
+from .errors import CodeckitError, ConfigError, JournalBusy
 
 STATES = ("started", "done", "failed", "skipped", "interrupted")
 FINISHED = ("done", "skipped")
@@ -33,9 +33,6 @@ BACKENDS = {"threads": "threading", "processes": "loky"}
 
 class Cancelled(Exception):
     """The batch was told to stop (Ctrl-C, SIGTERM): the item is unfinished, not failed."""
-
-
-from .errors import JournalBusy  # noqa: E402,F401  (defined with every other error; kept importable from here)
 
 
 # ---------------------------------------------------------------- items, events, outcomes
