@@ -10,7 +10,7 @@ import pytest
 from codeckit.errors import ProbeError, UnsafeInput
 from codeckit.probe import SCHEMA_VERSION, probe
 
-from .conftest import copy_as
+from tests.conftest import copy_as
 
 
 def test_bikes_is_640x272_25fps_250_frames_counted_by_the_container(bikes):

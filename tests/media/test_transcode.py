@@ -19,7 +19,7 @@ from codeckit.demo_media import lavfi_clip
 from codeckit.transcode import TranscodeOptions, find_sources, size_jobs, transcode
 from codeckit.verify import verify_output
 
-from .conftest import copy_as
+from tests.conftest import copy_as
 
 FAST = ["--set", "video.speed=fastest"]
 
@@ -316,18 +316,6 @@ def _cmdline(pid: int) -> str:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
     except OSError:
         return ""
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("profile", ["archive-hevc", "archive-av1", "web-h264", "mezzanine"])
-def test_every_shipped_profile_at_its_own_speed_on_a_real_clip(bikes, tmp_path, profile):
-    r = codeckit("transcode", bikes, "-o", tmp_path, "-p", profile, "--force-encode", "--verify", "full", "--json",
-                 timeout=600)
-    assert r.returncode == 0, r.stdout + r.stderr
-    item = json.loads(r.stdout)["items"][0]
-    t = load_profile(profile)
-    out = check_output(Path(item["output"]), bikes)
-    assert out.video[0].codec == t.video.codec and item["result"]["verify"]["decoded_frames"] == 250
 
 
 @pytest.fixture(scope="module")

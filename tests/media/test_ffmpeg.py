@@ -12,7 +12,7 @@ from codeckit.errors import FeatureMissing, FFmpegError, FFmpegNotFound, FFmpegT
 from codeckit.ffmpeg import FFMPEG_ENV, build_info, ffmpeg_exe, input_args, input_url, run_ffmpeg
 from codeckit.probe import probe
 
-from .conftest import copy_as
+from tests.conftest import copy_as
 
 
 @pytest.fixture
