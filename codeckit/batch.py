@@ -56,6 +56,7 @@ class ItemOutcome:
     result: Any = None
     error: str | None = None              # for people: what failed and why
     error_type: str | None = None
+    error_code: str | None = None         # the error's reason code (CodeckitError.code), "unexpected" for a bug
     traceback: str | None = None          # only for unexpected errors (bugs), for --verbose
     wall_s: float = 0.0
     stderr_tail: str | None = None        # FFmpeg's last words, when it was FFmpeg that failed
@@ -295,15 +296,15 @@ def _run_one(work: Callable, item: BatchItem, ctx: ItemContext) -> ItemOutcome:
     except (Cancelled, KeyboardInterrupt) as exc:
         if isinstance(exc, KeyboardInterrupt) and ctx.cancel_event is not None:
             ctx.cancel_event.set()   # the sequential backend runs items in the main thread, where Ctrl-C lands
-        return outcome("interrupted", error="interrupted")
+        return outcome("interrupted", error="interrupted", error_code="interrupted")
     except CodeckitError as exc:
         if ctx.cancelled:  # a run cut short by the stop request is unfinished, not failed
-            return outcome("interrupted", error="interrupted")
+            return outcome("interrupted", error="interrupted", error_code="interrupted")
         return outcome("failed", error=exc.message if exc.path else str(exc), error_type=type(exc).__name__,
-                       stderr_tail=exc.stderr_tail)
+                       error_code=exc.code, stderr_tail=exc.stderr_tail)
     except Exception as exc:  # a bug, not a user mistake: keep the traceback for --verbose
         return outcome("failed", error=f"unexpected error: {type(exc).__name__}: {exc}",
-                       error_type=type(exc).__name__, traceback=traceback.format_exc())
+                       error_type=type(exc).__name__, error_code="unexpected", traceback=traceback.format_exc())
 
 
 def run_batch(items: Iterable[BatchItem], work: Callable[[Any, ItemContext], Any], *, jobs: int = 1,
@@ -376,6 +377,7 @@ class _Batch:
                 fields["result"] = out.result
             elif out.error:
                 fields["error"] = out.error
+                fields["error_code"] = out.error_code
             if out.state == "interrupted":
                 fields["cleanup"] = list(item.cleanup)
             self.journal.record(item.key, out.state, **fields)

@@ -45,7 +45,8 @@ class ItemReport:
     source: str
     output: str | None
     state: str                          # done | failed | skipped | interrupted | planned (dry run)
-    reason: str | None = None           # why skipped / failed
+    reason: str | None = None           # why skipped / failed, for people
+    code: str | None = None             # why failed, for programs: the error's reason code
     result: EncodeResult | None = None
     job: EncodeJob | None = None
     stderr_tail: str | None = None
@@ -53,7 +54,7 @@ class ItemReport:
 
     def to_dict(self) -> dict:
         d: dict[str, Any] = {"source": self.source, "output": self.output, "state": self.state,
-                             "reason": self.reason}
+                             "reason": self.reason, "code": self.code}
         if self.result is not None:
             d["result"] = self.result.to_dict()
         if self.job is not None:
@@ -259,7 +260,7 @@ def transcode(sources: list[str | os.PathLike], out_dir: str | os.PathLike, targ
     finally:
         journal.close()
     # entries that cannot be read fail on their own (no output, nothing to journal): the batch went on
-    report.items[:0] = [ItemReport(e.path, None, "failed", e.message) for e in walk.errors]
+    report.items[:0] = [ItemReport(e.path, None, "failed", e.message, e.code) for e in walk.errors]
     return report
 
 
@@ -338,7 +339,7 @@ def _select(run: _Run) -> list[_Item]:
         reason = _skip_reason(dst, key, run.journal, made, run.opts)
         if reason is None and dst.resolve() == src.path.resolve():
             reason = "the output would replace its own source; choose another output folder"
-            run.settled.append(ItemReport(str(src.path), str(dst), "failed", reason))
+            run.settled.append(ItemReport(str(src.path), str(dst), "failed", reason, "output_is_source"))
         elif reason is not None:
             run.skipped.append(BatchItem(key, str(src.path), skip=reason,
                                          info={"source": str(src.path), "output": str(dst)}))
@@ -376,7 +377,7 @@ def _planned_report(item: _Item) -> ItemReport:
     """A dry run's line for an item: its plan, or why it could not be planned."""
     src, dst, err = str(item.source.path), str(item.output), item.error
     if err is not None:
-        return ItemReport(src, dst, "failed", err.message if err.path else str(err))
+        return ItemReport(src, dst, "failed", err.message if err.path else str(err), err.code)
     return ItemReport(src, dst, "planned", job=item.job)
 
 
@@ -402,7 +403,7 @@ def _item_reports(items: list[_Item], batch: BatchReport) -> list[ItemReport]:
         if o.state == "done":
             ir.result = o.result
         else:
-            ir.reason = o.error
+            ir.reason, ir.code = o.error, o.error_code
             ir.stderr_tail = o.stderr_tail
             ir.traceback = o.traceback
     return list(by_label.values())

@@ -362,3 +362,17 @@ def test_unknown_backend_or_an_address_without_a_cluster_is_a_config_error(clips
     assert r.returncode == 2 and "--address needs" in r.stderr and "Traceback" not in r.stderr
     r = codeckit("transcode", clips.plain, "-o", tmp_path / "o", "-p", "web-h264", "--backend", "spark")
     assert r.returncode == 2 and "--backend" in r.stderr
+
+
+def test_failed_items_carry_the_errors_reason_code_in_json_and_journal(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "broken.mp4").write_bytes(b"not a video at all" * 100)
+    (src / "loop.mp4").symlink_to(src / "loop.mp4")
+    out = tmp_path / "out"
+    r = codeckit("transcode", src, "-o", out, "-p", "web-h264", "--json")
+    assert r.returncode == 1, r.stderr
+    codes = {Path(i["source"]).name: i["code"] for i in json.loads(r.stdout)["items"]}
+    assert codes == {"broken.mp4": "not_media", "loop.mp4": "symlink_loop"}
+    journal = [json.loads(line) for line in (out / ".codeckit-journal.jsonl").read_text().splitlines()]
+    assert [j["error_code"] for j in journal if j["state"] == "failed"] == ["not_media"]
