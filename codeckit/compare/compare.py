@@ -1,6 +1,7 @@
 """`compare()`: sources x encoder configurations -> RD points, BD-rate, hull, cost, and the report files in DIR."""
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -97,7 +98,8 @@ def compare(sources: list[str | os.PathLike], out_dir: str | os.PathLike, option
     finally:
         journal.close()
     failures += run.failures
-    data = _report(infos, configs, anchor, opts, model, vers, rows, run.placements, failures)
+    # as JSON keeps it (tuples become lists), so the data returned equals report.json's
+    data = json.loads(json.dumps(_report(infos, configs, anchor, opts, model, vers, rows, run.placements, failures)))
     data["run"] = {"created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                    "wall_s": round(time.monotonic() - started, 3), "computed": run.computed, "cached": run.cached,
                    "interrupted": run.interrupted}
@@ -188,7 +190,6 @@ class _Stages:
 
     def _batch(self, items: list[BatchItem], work, jobs: int, stage: str) -> dict[str, dict]:
         """Results by key: finished ones from the journal, the others run now."""
-        import json
         results, todo = {}, []
         for it in items:
             last = self.journal.last(it.key)

@@ -63,7 +63,10 @@ def parse_cost(text: str | None, base: CostModel | None = None) -> CostModel:
                               hint="keys: " + ", ".join(known), code="bad_option")
         changes[key] = parse_value(value.strip())
     model = replace(model, **changes)
-    check_declared(model, "cost")
+    try:
+        check_declared(model, "cost")
+    except ConfigError as exc:   # its "[cost] key = ..." would read as markup on a rich console
+        raise ConfigError("--cost " + exc.message.split("] ", 1)[-1], hint=exc.hint, code=exc.code) from None
     return model
 
 
