@@ -45,6 +45,13 @@ def source_identity(path: str | os.PathLike) -> list:
     return [os.path.abspath(path), st.st_size, st.st_mtime_ns]
 
 
+def _versions_of(versions: dict, encoder: str) -> dict:
+    """The part of the run's versions one item depends on: FFmpeg and codeckit, and its own encoder's library
+    (not the others': a run with one more encoder must find the earlier items' keys unchanged)."""
+    return {**{k: v for k, v in versions.items() if k != "encoders"},
+            "encoder": (versions.get("encoders") or {}).get(encoder)}
+
+
 def item_key(kind: str, parts: Any) -> str:
     text = json.dumps([RESULT_VERSION, PLAN_VERSION, kind, parts], sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:24]
@@ -74,7 +81,8 @@ def run_placement(w: PlacementWork, ctx: ItemContext) -> dict:
 
 def placement_key(w: PlacementWork, versions: dict) -> str:
     return item_key("placement", [source_identity(w.info.path), w.config.label, w.points, list(w.vmaf_range),
-                                  w.strategy, config_target(w.config).fingerprint(), versions, QUALITY.key()])
+                                  w.strategy, config_target(w.config).fingerprint(), _versions_of(versions, w.config.encoder),
+                                  QUALITY.key()])
 
 
 # ---------------------------------------------------------------- stage 2: one encode, measured
@@ -97,7 +105,8 @@ class PointWork:
 
 
 def point_key(w: PointWork, versions: dict) -> str:
-    return item_key("point", [source_identity(w.source), w.argv[1:], versions, QUALITY.key()])
+    return item_key("point", [source_identity(w.source), w.argv[1:], _versions_of(versions, w.config.encoder),
+                              QUALITY.key()])
 
 
 def decode_speed(path: str | os.PathLike) -> tuple[float | None, float]:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 from pathlib import Path
 
 _COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2")
@@ -21,7 +22,8 @@ def _svg(fig) -> str:
     fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
     _pyplot().close(fig)
     text = buf.getvalue()
-    return text[text.index("<svg"):]        # inline: no XML declaration or DOCTYPE
+    text = text[text.index("<svg"):]        # inline: no XML declaration or DOCTYPE
+    return re.sub(r"<metadata>.*?</metadata>", "", text, count=1, flags=re.S)   # RDF boilerplate only
 
 
 def colors(labels: list[str]) -> dict[str, str]:
