@@ -194,6 +194,10 @@ def _threads_per_item(infos: list[MediaInfo]) -> int:
     return 8
 
 
+#: Public name of the same rule, for other batch commands that size jobs x threads themselves (compare).
+threads_per_item = _threads_per_item
+
+
 def size_jobs(jobs: int | str, n_items: int, infos: list[MediaInfo], cores: int | None = None
               ) -> tuple[int, int | None]:
     """(items at once, encoder threads per item or None to let the encoder take all the cores)."""
@@ -432,4 +436,4 @@ def _in_order(items: list[ItemReport], found: list[Source]) -> list[ItemReport]:
 
 
 __all__ = ["ItemReport", "Source", "TranscodeOptions", "TranscodeReport", "VIDEO_EXTENSIONS", "find_sources",
-           "item_key", "output_for", "size_jobs", "transcode"]
+           "item_key", "output_for", "size_jobs", "threads_per_item", "transcode"]

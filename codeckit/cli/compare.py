@@ -1,0 +1,149 @@
+"""`codeckit compare`: encoders side by side on your sources (RD curves, BD-rate, hull, cost, HTML report)."""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import click
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
+from rich.table import Table
+
+from ..batch import BatchEvent
+from ..compare import CompareOptions, CompareReport, compare
+from ..compare.analysis import DEFAULT_MIN_VMAF
+from ..compare.cost import field_docs, parse_cost
+from ..compare.points import DEFAULT_VMAF_RANGE, STRATEGIES
+from . import cli
+from .common import err_console, print_json
+from .transcode import _jobs, _stop_on_signals
+
+_COST_HELP = ("Cost model overrides, KEY=VALUE,... (defaults in codeckit/compare/cost.toml): "
+              + "; ".join(f"{k}: {doc}" for k, doc in field_docs().items()) + ".")
+
+
+def _vmaf_range(ctx, param, value: str):
+    try:
+        lo, hi = (float(x) for x in value.replace(":", "-").split("-"))
+        return lo, hi
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a range LO-HI (e.g. 80-97)")
+
+
+class _Bars:
+    """A bar per running item on stderr (a terminal only); a line per finished or failed item otherwise."""
+
+    def __init__(self, enabled: bool):
+        self.bars = Progress(TextColumn("{task.description}"), BarColumn(bar_width=30), TaskProgressColumn(),
+                             console=err_console, transient=True) if enabled else None
+        self.tasks: dict[str, int] = {}
+        self.lock = threading.Lock()
+
+    def event(self, ev: BatchEvent) -> None:
+        if self.bars is None:
+            return
+        with self.lock:
+            key = ev.item.key
+            if ev.kind == "start":
+                self.tasks[key] = self.bars.add_task(ev.item.label[:60], total=max(ev.item.weight, 1e-3))
+            elif ev.kind == "progress" and key in self.tasks:
+                self.bars.update(self.tasks[key], completed=(ev.progress or {}).get("out_time_s") or 0.0)
+            elif key in self.tasks:
+                self.bars.remove_task(self.tasks.pop(key))
+                if ev.kind == "failed":
+                    self.bars.console.print(f"[red]failed[/] {ev.item.label}: {ev.outcome.error}", highlight=False)
+
+
+def bd_table(report: dict) -> Table:
+    """The BD-rate table as printed: configurations down, metric x (each source, all) across."""
+    anchor = report["settings"]["anchor"]
+    t = Table(title=f"BD-rate vs {anchor} (negative: fewer bits for the same quality)", title_justify="left")
+    t.add_column("configuration")
+    sources = list(dict.fromkeys(r["source"] for r in report["bd_rate"]))
+    for metric in ("vmaf", "psnr_y"):
+        for s in sources:
+            t.add_column(f"{metric} {'all' if s == 'all' else Path(s).name}", justify="right")
+    configs = list(dict.fromkeys(r["config"] for r in report["bd_rate"]))
+    cells = {(r["config"], r["metric"], r["source"]): r for r in report["bd_rate"]}
+    for c in configs:
+        row = [c]
+        for metric in ("vmaf", "psnr_y"):
+            for s in sources:
+                r = cells[(c, metric, s)]
+                row.append(f"{r['value_pct']:+.2f} %" + ("" if r["status"] == "ok" else f" ({r['status']})")
+                           if r["value_pct"] is not None else r["status"])
+        t.add_row(*row)
+    return t
+
+
+def cost_table(report: dict) -> Table:
+    floor = report["settings"]["min_vmaf"]
+    t = Table(title=f"USD per source hour at VMAF >= {floor:g}", title_justify="left")
+    for name in ("configuration", "total", "compute", "storage", "egress", "kb/s"):
+        t.add_column(name, justify="left" if name == "configuration" else "right")
+    for c in report["cost"]:
+        if c["usd_per_source_hour"] is None:
+            t.add_row(c["config"], "below floor", "-", "-", "-", "-")
+        else:
+            t.add_row(c["config"], *(f"{c[k]:.4f}" for k in ("usd_per_source_hour", "compute", "storage", "egress")),
+                      f"{c['bitrate'] / 1000:.0f}")
+    return t
+
+
+@cli.command("compare")
+@click.argument("sources", nargs=-1, required=True, type=click.Path(path_type=str))
+@click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False, path_type=str),
+              help="Folder for report.json, results.csv, report.html, the encodes and the journal.")
+@click.option("--encoders", default="libx264,libx265", show_default=True, metavar="NAME[:SPEED],...",
+              help="Implementations (libx264, hevc_nvenc ...) or codecs, each with an optional speed.")
+@click.option("--speed", default="medium", show_default=True, help="Speed of encoders listed without one.")
+@click.option("--anchor", default=None, help="The configuration BD-rates are against (default: the first).")
+@click.option("--points", type=click.IntRange(2, 20), default=5, show_default=True, help="RD points per curve.")
+@click.option("--vmaf-range", default=f"{DEFAULT_VMAF_RANGE[0]:g}-{DEFAULT_VMAF_RANGE[1]:g}", show_default=True,
+              callback=_vmaf_range, help="VMAF the points are aimed at, spread evenly.")
+@click.option("--min-vmaf", type=click.FloatRange(1, 100), default=DEFAULT_MIN_VMAF, show_default=True,
+              help="The VMAF floor of the cost table and of the fewest-bytes answer.")
+@click.option("--cost", "cost", default=None, metavar="KEY=VALUE,...", help=_COST_HELP)
+@click.option("--placement", type=click.Choice(STRATEGIES), default="ends", show_default=True,
+              help="ends: search the range's two ends, read the others off the curve; each: a search per point.")
+@click.option("-j", "--jobs", default="auto", callback=_jobs, show_default=True, metavar="N|auto")
+@click.option("--json", "as_json", is_flag=True, help="Print report.json on stdout.")
+def compare_cmd(sources, out_dir, encoders, speed, anchor, points, vmaf_range, min_vmaf, cost, placement, jobs,
+                as_json) -> int:
+    """Compare encoders on SOURCES: each configuration is encoded at --points knob values aimed at VMAF
+    targets over --vmaf-range, each encode measured (VMAF, PSNR-Y, SSIM, CPU, decode speed); BD-rate
+    against the anchor, the convex hull and the cost model go to OUT/report.json, results.csv and a
+    self-contained report.html. Rerunning reuses every finished encode. Exit code 1 when an item failed."""
+    opts = CompareOptions(encoders=encoders, speed=speed, anchor=anchor, points=points, vmaf_range=vmaf_range,
+                          min_vmaf=min_vmaf, cost=parse_cost(cost), strategy=placement, jobs=jobs)
+    bars = _Bars(err_console.is_terminal and not as_json)
+    cancel = threading.Event()
+    with _stop_on_signals(cancel):
+        if bars.bars is not None:
+            with bars.bars:
+                report = compare(list(sources), out_dir, opts, on_event=bars.event, cancel=cancel)
+        else:
+            report = compare(list(sources), out_dir, opts, on_event=bars.event, cancel=cancel)
+    if as_json:
+        print_json(report.data)
+    else:
+        _render(report)
+    return 0 if report.ok else 1
+
+
+def _render(report: CompareReport) -> None:
+    d = report.data
+    err_console.print(bd_table(d))
+    err_console.print(cost_table(d))
+    best, fewest = d.get("cheapest"), d.get("fewest_bytes_at_floor")
+    floor = d["settings"]["min_vmaf"]
+    if best:
+        err_console.print(f"cheapest at VMAF >= {floor:g}: [bold]{best['config']}[/] "
+                          f"({best['usd_per_source_hour']:.4f} USD per source hour)", highlight=False)
+    if fewest:
+        err_console.print(f"fewest bytes at VMAF >= {floor:g}: [bold]{fewest['config']}[/] "
+                          f"({fewest['bitrate'] / 1000:.0f} kb/s)", highlight=False)
+    for f in report.failures:
+        err_console.print(f"[red]failed[/] {f.get('source')} {f.get('config') or ''} ({f['stage']}): {f['error']}",
+                          highlight=False, markup=True)
+    err_console.print(f"{report.computed} computed, {report.cached} from earlier runs; report: {report.files['html']}",
+                      highlight=False)
