@@ -181,7 +181,7 @@ def item_key(source: Path, output: Path, target: Target, force_encode: bool) -> 
     return hashlib.sha1(text.encode()).hexdigest()[:20]
 
 
-def _threads_per_item(infos: list[MediaInfo]) -> int:
+def threads_per_item(infos: list[MediaInfo]) -> int:
     """Encoder threads one item uses well: x264/x265 scale poorly on small pictures, where running more files
     side by side is the better use of the cores."""
     pixels = max((v.upright_width * v.upright_height for i in infos for v in i.video[:1]), default=0)
@@ -194,10 +194,6 @@ def _threads_per_item(infos: list[MediaInfo]) -> int:
     return 8
 
 
-#: Public name of the same rule, for other batch commands that size jobs x threads themselves (compare).
-threads_per_item = _threads_per_item
-
-
 def size_jobs(jobs: int | str, n_items: int, infos: list[MediaInfo], cores: int | None = None
               ) -> tuple[int, int | None]:
     """(items at once, encoder threads per item or None to let the encoder take all the cores)."""
@@ -206,7 +202,7 @@ def size_jobs(jobs: int | str, n_items: int, infos: list[MediaInfo], cores: int 
         if jobs != "auto":
             jobs = int(jobs)
     if jobs == "auto":
-        n = auto_jobs(n_items, threads_per_item=_threads_per_item(infos), cores=cores)
+        n = auto_jobs(n_items, threads_per_item=threads_per_item(infos), cores=cores)
     else:
         n = max(1, min(int(jobs), max(1, n_items)))
     return n, (None if n == 1 else max(1, cores // n))

@@ -17,7 +17,7 @@ from ..encode import temp_path_for
 from ..errors import CodeckitError, ConfigError
 from ..probe import MediaInfo, probe
 from ..sources import remove_stale_temps, walk_sources
-from ..transcode import size_jobs
+from ..transcode import threads_per_item
 from . import analysis
 from .configs import Config, find_config, parse_configs
 from .cost import CostModel, default_cost_model
@@ -130,7 +130,6 @@ def _sizing(jobs: int | str, infos: list[MediaInfo]) -> tuple[int, int]:
     """(items at once, encoder threads per item). Unlike transcode's sizing this never depends on how many
     items there are: the threads are part of every argv (and of its cache key), so a rerun with one more
     encoder must plan the same commands."""
-    from ..transcode import threads_per_item
     cores = cpu_count()
     n = max(1, cores // threads_per_item(infos)) if jobs == "auto" else max(1, int(jobs))
     return n, max(1, cores // n)
