@@ -103,11 +103,11 @@ class ItemReport:
     state: str                          # done | failed | skipped | interrupted
     reason: str | None = None
     result: PackageResult | None = None
-    code: str | None = None
+    error_type: str | None = None       # the error class (ProbeError, PackageCheckFailed, ...) or the walk's code
 
     def to_dict(self) -> dict:
         d = {"source": self.source, "output": self.output, "state": self.state, "reason": self.reason,
-             "code": self.code}
+             "error_type": self.error_type}
         if self.result is not None:
             d["result"] = self.result.to_dict()
         return d
@@ -211,12 +211,12 @@ def package(sources: list[str | os.PathLike], out_dir: str | os.PathLike, option
     finally:
         journal.close()
     by_key = {i.key: i for i in items}
-    reports = [ItemReport(e.path, None, "failed", e.message, code=e.code) for e in walk.errors]
+    reports = [ItemReport(e.path, None, "failed", e.message, error_type=e.code) for e in walk.errors]
     for o in batch.outcomes:
         final = by_key[o.key].payload.final
         reports.append(ItemReport(o.label, str(final), o.state, o.error if o.state != "skipped" else
                                   by_key[o.key].skip, o.result if isinstance(o.result, PackageResult) else None,
-                                  code=o.error_type))
+                                  error_type=o.error_type))
     return PackageReport(str(out), reports, time.monotonic() - start, batch.interrupted)
 
 
