@@ -93,6 +93,8 @@ def rendition_job(info: MediaInfo, rungs: list[Rung], work: str | os.PathLike, *
         args = keyint_args(impl.name, impl.hardware, keyint, args, [], closed_gop=True)
         if threads:
             args = thread_args(impl.name, threads, args)
+        if impl.codec == "hevc":  # hvc1 (parameter sets in the init segment): what Apple players require
+            args += ["-tag:v", "hvc1"]
         steps = [f"scale={rung.width}:{rung.height}:flags=bicubic", "setsar=1", *enc.filters]
         chains.append(f"[{labels[i]}]" + ",".join(steps) + f"[v{i}]")
         out = work / f"v{i}.mp4"
