@@ -263,20 +263,31 @@ def _package_one(p: _Payload, tmp: Path, ctx) -> PackageResult:
             "implementation": job.renditions[0].implementation, "ladder": ladder.name, "formats": list(o.formats),
             "rungs": [{**r.rung.to_dict(), "folder": r.name, "rate_control": r.note} for r in job.renditions],
             "audio": job.audio is not None, "subtitles": job.subtitles is not None}
-    if ladder_record is not None:
-        atomic_write_text(pkg / "ladder.json", json.dumps(ladder_record, indent=2) + "\n")
     atomic_write_text(pkg / PACKAGE_JSON, json.dumps(meta, indent=2) + "\n")
     report = check_package(pkg, segment_s=job.segment_s)
     if not report.ok:
         lines = "; ".join(f"{f.rule}: {f.where}: {f.detail}" for f in report.failures[:5])
         raise PackageCheckFailed(f"the package fails its check ({lines})", path=p.source,
                                  failures=report.failures)
+    if ladder_record is not None:
+        _measure_rungs(ladder_record, job, report, p.source)
+        atomic_write_text(pkg / "ladder.json", json.dumps(ladder_record, indent=2) + "\n")
     _move_into_place(pkg, p.final)
     size = sum(f.stat().st_size for f in p.final.rglob("*") if f.is_file())
     return PackageResult(source=p.source, output=str(p.final), rungs=meta["rungs"],
                          implementation=meta["implementation"], segment_s=job.segment_s, encode_wall_s=run.wall_s,
                          encode_cpu_s=run.cpu_s, package_wall_s=time.monotonic() - t0, bytes=size,
                          check=report.to_dict(), ladder=ladder_record)
+
+
+def _measure_rungs(record: dict, job, report, source: str) -> None:
+    """Each per-title rung's measured bitrate (its segments) and VMAF (the whole rendition against the source,
+    every 2nd frame, upscaled to the source's display size)."""
+    from ..quality import QualitySettings, measure
+    averages = {r["key"]: r["average"] for r in report.renditions}
+    for rung, rendition in zip(record["rungs"], job.renditions):
+        rung["measured_bitrate"] = averages.get(rendition.name)
+        rung["measured_vmaf"] = round(measure(source, rendition.output, QualitySettings(subsample=2)).score, 3)
 
 
 def _move_into_place(pkg: Path, final: Path) -> None:
