@@ -133,6 +133,8 @@ def read_dash(folder: str | Path) -> list[DashRepresentation]:
         tpl = rep.find("d:SegmentTemplate", _MPD_NS)
         if tpl is None:
             tpl = rep.getparent().find("d:SegmentTemplate", _MPD_NS)
+        if tpl is None or not tpl.get("initialization"):
+            continue    # WebVTT text: plain .vtt segments, nothing to measure or align
         first = int(tpl.get("startNumber", "1"))
         uris = [tpl.get("media").replace("$Number$", str(n)) for n in range(first, first + _timeline_count(tpl))]
         codecs = rep.get("codecs") or rep.getparent().get("codecs")

@@ -197,3 +197,21 @@ def test_per_title_ladder_is_recorded_and_the_package_checks(tmp_path, source):
     hull = ladder["hull"]
     assert len(ladder["points"]) == 3 * 2 and all(p in ladder["points"] for p in hull)
     assert check_package(out / "talk").ok and not (out / "talk" / "manifest.mpd").exists()
+
+
+def test_text_subtitles_become_a_webvtt_group(tmp_path, source, ladder_file):
+    from codeckit.ffmpeg import input_url, run_ffmpeg
+    srt = tmp_path / "s.srt"
+    srt.write_text("1\n00:00:00,500 --> 00:00:02,000\nHello there\n\n2\n00:00:03,000 --> 00:00:05,000\nAgain\n")
+    src = tmp_path / "subs.mp4"
+    run_ffmpeg(["-y", "-i", input_url(source), "-i", input_url(srt), "-map", "0", "-map", "1", "-c", "copy",
+                "-c:s", "mov_text", "-metadata:s:s:0", "language=eng", input_url(src)], loglevel="error")
+    report = _package(src, tmp_path / "out", ladder_file, rungs=1)
+    assert report.ok, report.to_dict()
+    pkg = tmp_path / "out" / "subs"
+    master = m3u8.load(str(pkg / "master.m3u8"))
+    subs = [m for m in master.media if m.type == "SUBTITLES"]
+    assert len(subs) == 1 and subs[0].language == "en"
+    text = "".join(p.read_text() for p in sorted((pkg / "text").glob("*.vtt")))
+    assert text.startswith("WEBVTT") and "Hello there" in text and "Again" in text
+    assert 'mimeType="text/vtt"' in (pkg / "manifest.mpd").read_text()
