@@ -48,6 +48,7 @@ def one_decode_vs_separate(src: Path, work: Path, speed: str, threads: int) -> d
     job = rendition_job(info, rungs, work / "one", speed=speed, threads=threads, segment_s=4.0)
     one = run_renditions(job)
     sep_job = rendition_job(info, rungs, work / "sep", speed=speed, threads=threads, segment_s=4.0)
+    (work / "sep").mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
     cpu = 0.0
     for i in range(len(rungs)):
