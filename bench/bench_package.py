@@ -29,7 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench._media import mixed_clip  # noqa: E402
 from codeckit.batch import cpu_count  # noqa: E402
 from codeckit.ffmpeg import build_info, input_url, run_ffmpeg  # noqa: E402
-from codeckit.package import PackageOptions, load_ladder, package, rendition_job, run_renditions, select_rungs  # noqa: E402
+from codeckit.package import (PackageOptions, load_ladder, package, rendition_job, run_renditions,  # noqa: E402
+                              select_rungs)
 from codeckit.package.renditions import separate_args  # noqa: E402
 from codeckit.probe import probe  # noqa: E402
 from codeckit.quality import QualitySettings, measure  # noqa: E402

@@ -14,7 +14,6 @@ import subprocess
 import time
 from collections import deque
 from dataclasses import dataclass
-from pathlib import Path
 
 from ..errors import FeatureMissing, PackagingError
 from .renditions import RenditionJob
