@@ -137,8 +137,10 @@ def read_dash(folder: str | Path) -> list[DashRepresentation]:
             continue    # WebVTT text: plain .vtt segments, nothing to measure or align
         first = int(tpl.get("startNumber", "1"))
         uris = [tpl.get("media").replace("$Number$", str(n)) for n in range(first, first + _timeline_count(tpl))]
-        codecs = rep.get("codecs") or rep.getparent().get("codecs")
-        w, h = rep.get("width"), rep.get("height")
+        # attributes every Representation shares may sit on the AdaptationSet (Shaka does so for one rung)
+        parent = rep.getparent()
+        codecs = rep.get("codecs") or parent.get("codecs")
+        w, h = rep.get("width") or parent.get("width"), rep.get("height") or parent.get("height")
         reps.append(DashRepresentation(rep.get("id"), _int(rep.get("bandwidth")), codecs, _int(w), _int(h),
                                        _track(folder, tpl.get("initialization"), uris)))
     return reps
