@@ -126,3 +126,17 @@ class SourceError(CodeckitError):
     unreadable (any other OS error).
     """
     code = "unreadable"
+
+
+class PackagingError(CodeckitError):
+    """Shaka Packager could not turn a source's renditions into a package."""
+    code = "packaging_failed"
+
+
+class PackageCheckFailed(CodeckitError):
+    """A package breaks the delivery rules (`codeckit package --check`); `failures` lists each broken rule."""
+    code = "package_check_failed"
+
+    def __init__(self, message: str, *, failures: list | None = None, **kw):
+        self.failures = list(failures or [])
+        super().__init__(message, **kw)

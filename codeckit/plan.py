@@ -331,9 +331,9 @@ def _compose(spec: _Spec, choice: EncoderChoice, selection: Selection) -> Encode
     chain = list(spec.filters)
     filters_text = [str(f) for f in chain] + list(enc.filters)
     if spec.keyint:
-        output_args = _keyint_args(impl.name, impl.hardware, spec.keyint, output_args, notes)
+        output_args = keyint_args(impl.name, impl.hardware, spec.keyint, output_args, notes)
     if spec.threads:
-        output_args = _thread_args(impl.name, spec.threads, output_args)
+        output_args = thread_args(impl.name, spec.threads, output_args)
     video_args: list[str]
     graph = None
     hw_chain = [Filter(f.split("=", 1)[0], tuple(f.split("=", 1)[1:])) for f in enc.filters]
@@ -358,8 +358,11 @@ def _compose(spec: _Spec, choice: EncoderChoice, selection: Selection) -> Encode
                      knob_value=enc.knob_value, selection=selection, _spec=spec)
 
 
-def _keyint_args(name: str, hardware: bool, n: int, args: list[str], notes: list[str]) -> list[str]:
-    """Exactly one keyframe every n frames: each encoder family has its own way to stop scene-cut keyframes."""
+def keyint_args(name: str, hardware: bool, n: int, args: list[str], notes: list[str], *,
+                closed_gop: bool = False) -> list[str]:
+    """Exactly one keyframe every n frames: each encoder family has its own way to stop scene-cut keyframes.
+    `closed_gop`: every keyframe an IDR that no frame before it references (segments that start playback
+    on their own: x265 opens its GOPs with CRA frames unless told; x264, SVT-AV1 and libaom close theirs)."""
     if name in _INTRA_ONLY:
         notes.append(f"{name} codes every frame as a keyframe; keyint {n} has nothing to do")
         return args
@@ -367,7 +370,7 @@ def _keyint_args(name: str, hardware: bool, n: int, args: list[str], notes: list
     if name == "libx264":
         return args + ["-g", str(n), "-keyint_min", str(n), "-sc_threshold", "0"]
     if name == "libx265":  # x265 reads its own params; one -x265-params only, so merge into it
-        extra = f"keyint={n}:min-keyint={n}:scenecut=0"
+        extra = f"keyint={n}:min-keyint={n}:scenecut=0" + (":open-gop=0" if closed_gop else "")
         return _merge_params(args, "-x265-params", extra)
     if name == "libsvtav1":  # SVT-AV1 inserts no scene-change keyframes unless asked (scd=0 by default)
         return args + ["-g", str(n)]
@@ -377,7 +380,8 @@ def _keyint_args(name: str, hardware: bool, n: int, args: list[str], notes: list
     return args + ["-g", str(n), "-force_key_frames", f"expr:eq(mod(n,{n}),0)"]
 
 
-def _thread_args(name: str, threads: int, args: list[str]) -> list[str]:
+def thread_args(name: str, threads: int, args: list[str]) -> list[str]:
+    """`threads` for one encoder (libx265 sizes its pool through its own params)."""
     if name == "libx265":  # libx265 sizes its own thread pool and ignores -threads
         return _merge_params(args, "-x265-params", f"pools={threads}")
     return args + ["-threads", str(threads)]
@@ -393,5 +397,5 @@ def _merge_params(args: list[str], option: str, extra: str) -> list[str]:
     return args
 
 
-__all__ = ["Blocker", "EncodeJob", "Expectation", "Filter", "KEYINT_BLOCKER", "PLAN_VERSION", "PlanError", "plan",
-           "remux_blockers"]
+__all__ = ["Blocker", "EncodeJob", "Expectation", "Filter", "KEYINT_BLOCKER", "PLAN_VERSION", "PlanError",
+           "keyint_args", "plan", "remux_blockers", "thread_args"]

@@ -21,7 +21,8 @@ def cli(ctx: click.Context, verbose: bool) -> None:
 
 
 def _register() -> None:
-    from . import compare, encoders, normalize, probe, profiles, quality, search, transcode  # noqa: F401  (each module adds its command to `cli`)
+    from . import (compare, encoders, normalize, package, probe, profiles, quality,  # noqa: F401  (each module
+                   search, transcode)  # adds its command to `cli`)
 
 
 def main(argv: list[str] | None = None) -> None:

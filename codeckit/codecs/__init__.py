@@ -2,8 +2,8 @@
 from .capability import Capability, probe_capabilities
 from .select import EncoderChoice, EncoderRequest, Selection, choose_encoder
 from .table import (BY_NAME, CODECS, IMPLEMENTATIONS, SPEEDS, Codec, EncoderArgs, Implementation, Knob,
-                    encoder_args, implementations_of, resolve_codec)
+                    capped_args, encoder_args, implementations_of, resolve_codec)
 
 __all__ = ["BY_NAME", "CODECS", "IMPLEMENTATIONS", "SPEEDS", "Capability", "Codec", "EncoderArgs", "EncoderChoice",
-           "EncoderRequest", "Implementation", "Knob", "Selection", "choose_encoder", "encoder_args",
+           "EncoderRequest", "Implementation", "Knob", "Selection", "capped_args", "choose_encoder", "encoder_args",
            "implementations_of", "probe_capabilities", "resolve_codec"]

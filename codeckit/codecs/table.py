@@ -302,3 +302,18 @@ def encoder_args(impl: Implementation, *, quality: float | None = None, knob_val
         out += ["-pix_fmt", pix_fmt]
     return EncoderArgs(implementation=impl.name, global_args=list(impl.hw.global_args) if impl.hw else [],
                        filters=filters, output_args=out, pix_fmt=pix_fmt, knob_value=value)
+
+
+def capped_args(impl: Implementation, output_args: list[str], maxrate: int, bufsize: int) -> tuple[list[str], str]:
+    """`output_args` (from encoder_args) made capped quality: the quality knob as it is, and the bitrate held
+    under `maxrate` over a `bufsize` window (the VBV of x264/x265, NVENC's VBR-with-CQ, SVT-AV1's capped CRF).
+    libaom and libvpx take a cap only in their constrained-quality mode (-b:v the cap, not 0). Constant-QP
+    modes (VAAPI, AMF, Vulkan) have no cap: the args come back as they were, and the note says so."""
+    args = list(output_args)
+    if impl.knob is not None and "CQP" in {a.upper() for a in impl.knob.companion}:
+        return args, f"{impl.name} encodes at a constant QP here: no bitrate cap"
+    if impl.name in ("libaom-av1", "libvpx-vp9") and "-b:v" in args:
+        args[args.index("-b:v") + 1] = str(int(maxrate))
+        return args, f"constrained quality, -b:v {int(maxrate)}"
+    args += ["-maxrate", str(int(maxrate)), "-bufsize", str(int(bufsize))]
+    return args, f"capped quality, maxrate {int(maxrate)} bufsize {int(bufsize)}"

