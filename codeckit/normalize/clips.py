@@ -14,10 +14,26 @@ def _grid(t: float, fps: float | None) -> float:
     return round(round(t * fps) / fps, 6)
 
 
+def _minus_gaps(duration_s: float, gaps: list[tuple[float, float]], fps: float | None) -> list[tuple[float, float]]:
+    """[0, duration_s] without the gaps (gradual transitions), their edges moved onto the output frame grid
+    away from the gap (a clip never holds a frame of a fade or a dissolve)."""
+    out, t = [], 0.0
+    for a, b in sorted(gaps):
+        if fps:
+            a, b = math.floor(a * fps + 1e-6) / fps, math.ceil(b * fps - 1e-6) / fps
+        if a > t:
+            out.append((t, min(a, duration_s)))
+        t = max(t, b)
+    if t < duration_s:
+        out.append((t, duration_s))
+    return out
+
+
 def plan_clips(duration_s: float, rules: ClipRules, *, fps: float | None = None,
-               scene_times: list[float] | None = None) -> list[ClipSpan]:
+               scene_times: list[float] | None = None,
+               gaps: list[tuple[float, float]] | None = None) -> list[ClipSpan]:
     """The clips of a source `duration_s` long (times relative to its start). An empty list means
-    nothing long enough was left."""
+    nothing long enough was left. In scenes mode, clips break at `scene_times` and leave out `gaps`."""
     if duration_s <= 0:
         return []
     if rules.mode == "none":
@@ -30,9 +46,11 @@ def plan_clips(duration_s: float, rules: ClipRules, *, fps: float | None = None,
         if duration_s - tail >= rules.min_length_s - 1e-9:
             pieces.append((tail, duration_s))
     else:  # scenes
-        cuts = sorted(t for t in (scene_times or []) if 0 < t < duration_s)
-        bounds = [0.0, *cuts, duration_s]
-        for a, b in zip(bounds, bounds[1:]):
+        spans = []
+        for lo, hi in _minus_gaps(duration_s, gaps or [], fps):
+            bounds = [lo, *sorted(t for t in (scene_times or []) if lo < t < hi), hi]
+            spans += zip(bounds, bounds[1:])
+        for a, b in spans:
             n = max(1, math.ceil((b - a) / rules.max_length_s - 1e-9))
             step = (b - a) / n
             pieces += [(a + k * step, a + (k + 1) * step) for k in range(n)]
@@ -56,9 +74,12 @@ class CutClips(Step):
     def __call__(self, item: Item) -> Item:
         duration = item.scan.end_s if item.scan is not None and item.scan.end_s else item.info.duration_s
         scenes = item.scan.scene_times if item.scan is not None else []
-        item.clips = plan_clips(duration or 0.0, self.rules, fps=self.fps, scene_times=scenes)
+        gaps = item.scan.transitions if item.scan is not None else []
+        item.clips = plan_clips(duration or 0.0, self.rules, fps=self.fps, scene_times=scenes, gaps=gaps)
         if self.rules.mode == "scenes":
             item.measurements["scene_cuts"] = [round(t, 3) for t in scenes]
+            if gaps:
+                item.measurements["transitions"] = [[round(a, 3), round(b, 3)] for a, b in gaps]
         if not item.clips:
             raise Rejected("clips", f"no {self.rules.mode} clip of at least {self.rules.min_length_s:g} s",
                            round(duration or 0.0, 3), self.rules.min_length_s)

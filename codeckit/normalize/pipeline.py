@@ -105,9 +105,12 @@ def normalize(sources: Iterable[str | os.PathLike], out_dir: str | os.PathLike, 
     from ..ffmpeg import build_info
     from ..plan import PLAN_VERSION
     from ..cluster import engine
+    from .cuts import require_detector
 
     started = time.monotonic()
     prof = load_training_profile(profile, sets, clips)
+    if prof.clips.mode == "scenes":
+        require_detector(prof.clips.detector)  # before any work, not once per source in the workers
     spec = OutputSpec.check(out_dir, shards, shard_size, parquet)
     out = spec.out
     state = out / STATE_DIR

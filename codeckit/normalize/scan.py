@@ -7,7 +7,9 @@ frames dropped too 1.6, with every B-frame dropped 1.0, decoding keyframes only 
 samples for the black and static filters are the keyframes, read in the same demux pass that counts
 packets, bytes and keyframe positions; only a source with too few keyframes (fewer than 8, and more than
 2.5 s apart) is decoded further, with the loop filter skipped and B-frames dropped. Cutting at scene
-changes needs every frame, and decodes them all (loop filter skipped: small grey frames do not need it).
+changes needs every frame, and decodes them all (loop filter skipped: small grey frames do not need it);
+those same frames feed the scene detector (`cuts.py`, PySceneDetect's ContentDetector by default) and the
+search for gradual transitions, so a source is decoded once for its samples and its cuts.
 """
 from __future__ import annotations
 
@@ -47,6 +49,7 @@ class FrameScan:
     sample_times: list[float] = field(default_factory=list)
     thumbs: np.ndarray | None = None         # uint8 [n, THUMB_H, THUMB_W] grey
     scene_times: list[float] = field(default_factory=list)    # where a new scene starts
+    transitions: list[tuple[float, float]] = field(default_factory=list)  # [start, end) of fades/dissolves
     decode_cpu_s: float = 0.0
 
     @property
@@ -76,6 +79,12 @@ class FrameScan:
         return {b - a for a, b in zip(pos, pos[1:])}
 
 
+def _small_bgr(frame) -> np.ndarray:
+    from .cuts import DETECT_H, DETECT_W
+    return frame.reformat(width=DETECT_W, height=DETECT_H, format="bgr24",
+                          interpolation="FAST_BILINEAR").to_ndarray()
+
+
 def _thumb(frame) -> np.ndarray:
     return frame.reformat(width=THUMB_W, height=THUMB_H, format="gray",
                           interpolation="FAST_BILINEAR").to_ndarray()
@@ -90,8 +99,11 @@ def _open(path: Path):
 
 
 def scan(path: str | Path, *, scenes: bool = False, scene_threshold: float = 0.12,
-         min_samples: int = MIN_SAMPLES) -> FrameScan:
-    """Demux the first video stream once, decoding keyframes only; decode more only when needed."""
+         min_samples: int = MIN_SAMPLES, rules=None, black_luma: float | None = 24.0) -> FrameScan:
+    """Demux the first video stream once, decoding keyframes only; decode more only when needed.
+
+    `scenes`: decode every frame and find the cuts and gradual transitions, by the detector and thresholds
+    of `rules` (a ClipRules; by default its defaults, with `scene_threshold` for the luma detector)."""
     import av
     import resource
 
@@ -109,6 +121,7 @@ def scan(path: str | Path, *, scenes: bool = False, scene_threshold: float = 0.1
         if s.duration and s.time_base:
             declared = float(s.duration * s.time_base)
         out.declared_s = declared
+        fps = float(s.average_rate or s.guessed_rate or 25)
         s.thread_type = "AUTO"
         s.codec_context.skip_frame = "NONKEY"
         times, keys, thumbs, thumb_times = [], [], [], []
@@ -141,9 +154,10 @@ def scan(path: str | Path, *, scenes: bool = False, scene_threshold: float = 0.1
 
     wanted = min(MAX_SAMPLES, max(min_samples, int(out.end_s * SAMPLES_PER_S)))
     if scenes or not _enough_keyframes(out, min_samples):
-        _decode_more(path, out, every_frame=scenes, wanted=wanted)
+        detector = _detector(rules, scene_threshold, fps) if scenes else None
+        _decode_more(path, out, every_frame=scenes, wanted=wanted, detector=detector)
         if scenes:
-            out.scene_times = _scene_starts(out, scene_threshold)
+            _place_cuts(out, detector.finish(), fps, rules, black_luma)
     r1 = resource.getrusage(resource.RUSAGE_SELF)
     out.decode_cpu_s = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
     return out
@@ -173,7 +187,7 @@ def _stack(thumbs: list[np.ndarray]) -> np.ndarray:
     return np.stack(thumbs)
 
 
-def _decode_more(path: Path, out: FrameScan, *, every_frame: bool, wanted: int) -> None:
+def _decode_more(path: Path, out: FrameScan, *, every_frame: bool, wanted: int, detector=None) -> None:
     """Decode beyond keyframes: every frame (scenes), or B-frames dropped and about `wanted` frames kept,
     evenly spaced in time."""
     import av
@@ -197,6 +211,8 @@ def _decode_more(path: Path, out: FrameScan, *, every_frame: bool, wanted: int) 
                 for f in _decode(packet, out):
                     t = (f.time or 0.0) - out.start_s
                     if t + 1e-6 >= next_t:
+                        if detector is not None:
+                            detector.push(len(thumbs), _small_bgr(f))
                         thumbs.append(_thumb(f))
                         times.append(t)
                         next_t = t + step
@@ -210,7 +226,26 @@ def _decode_more(path: Path, out: FrameScan, *, every_frame: bool, wanted: int) 
     out.sample_mode = "decode-all" if every_frame else "decode-sparse"
 
 
-def _scene_starts(out: FrameScan, threshold: float) -> list[float]:
-    """Times of frames that differ from the frame before by more than `threshold` (0-1)."""
-    diffs = out.step_diffs() / 255.0
-    return [out.sample_times[i + 1] for i in np.nonzero(diffs > threshold)[0]]
+def _detector(rules, luma_threshold: float, fps: float):
+    from .cuts import make_detector
+    from .profile import ClipRules
+    r = rules if rules is not None else ClipRules(scene_threshold=luma_threshold)
+    return make_detector(r.detector, fps=fps, content_threshold=r.content_threshold,
+                         adaptive_threshold=r.adaptive_threshold, luma_threshold=r.scene_threshold,
+                         min_scene_s=r.min_scene_s)
+
+
+def _place_cuts(out: FrameScan, cut_frames: list[int], fps: float, rules, black_luma: float | None) -> None:
+    """Frame indices -> times; a cut inside a gradual transition goes (the transition is trimmed whole)."""
+    from .cuts import transitions
+    from .profile import ClipRules
+    r = rules if rules is not None else ClipRules()
+    times = out.sample_times
+    spans = []
+    if r.trim_transitions and len(times):
+        frame_s = 1.0 / fps if fps else 0.04
+        spans = [(times[a], times[b] + frame_s)
+                 for a, b in transitions(out.thumbs, fps, min_change=r.transition_change, black_luma=black_luma)]
+    cuts = [times[i] for i in cut_frames if 0 < i < len(times)]
+    out.transitions = [(round(a, 6), round(b, 6)) for a, b in spans]
+    out.scene_times = [t for t in cuts if not any(a - 1e-6 <= t <= b + 1e-6 for a, b in spans)]

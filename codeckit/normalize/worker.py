@@ -14,7 +14,7 @@ from .clips import CutClips
 from .encode_clip import clip_job, encode_clip
 from .filters import build_filters
 from .outputs import CLIPS_DIR
-from .profile import TrainingProfile
+from .profile import ClipRules, TrainingProfile
 from .scan import scan
 from .sidecar import Annotate, clip_annotations
 from .steps import ClipSpan, Item, Rejected, Step, run_steps
@@ -52,12 +52,13 @@ class ScanFrames(Step):
     """Fills `item.scan` (a FrameScan: packets, keyframes, frame samples, scene cuts when clips follow scenes)."""
     name = "scan"
 
-    def __init__(self, scenes: bool, threshold: float):
-        self.scenes, self.threshold = scenes, threshold
+    def __init__(self, rules: ClipRules, black_luma: float | None = 24.0):
+        self.rules, self.black_luma = rules, black_luma
 
     def __call__(self, item):
         try:
-            item.scan = scan(item.source, scenes=self.scenes, scene_threshold=self.threshold)
+            item.scan = scan(item.source, scenes=self.rules.mode == "scenes", rules=self.rules,
+                             black_luma=self.black_luma)
         except ProbeError as exc:
             raise Rejected("decodable", f"undecodable: {exc.message}") from None
         item.measurements["scan"] = {"samples": len(item.scan.sample_times), "mode": item.scan.sample_mode,
@@ -119,7 +120,7 @@ def _portable_args(args: list[str], source: Path, output: Path) -> list[str]:
 
 def build_steps(task: Task) -> list[Step]:
     prof = task.profile
-    return [ReadInfo(), ScanFrames(prof.clips.mode == "scenes", prof.clips.scene_threshold),
+    return [ReadInfo(), ScanFrames(prof.clips, prof.filters.black_luma),
             *build_filters(prof.filters, reject_hdr=prof.target.video.hdr == "reject"),
             CutClips(prof.clips, prof.fps), Annotate(), EncodeClips(task)]
 
