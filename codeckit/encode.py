@@ -111,11 +111,13 @@ def _unlink(path: Path) -> None:
 
 
 def encode(job: EncodeJob, *, on_progress: Callable[[Progress], None] | None = None, verify: str = "sample",
-           cancel: threading.Event | None = None, timeout: float | None = None) -> EncodeResult:
+           cancel: threading.Event | None = None, timeout: float | None = None,
+           stall_timeout: float | None | str = "default") -> EncodeResult:
     """Run `job`, verify the output (`verify`: sample, full or off), and rename it into place.
 
     Raises FFmpegError (every implementation failed, or the input is broken), VerifyError (the output is not
-    what it should be), or Cancelled when `cancel` is set (FFmpeg is stopped); the temporary file is gone in
+    what it should be), or Cancelled when `cancel` is set (FFmpeg is stopped at once, even when it makes no
+    progress); `stall_timeout` is `run_ffmpeg`'s (seconds without progress); the temporary file is gone in
     every case, and the destination is untouched unless everything succeeded.
     """
     start = time.monotonic()
@@ -138,7 +140,7 @@ def encode(job: EncodeJob, *, on_progress: Callable[[Progress], None] | None = N
         while True:
             try:
                 run = run_ffmpeg(job.args(tmp), subject=job.input, on_progress=progress, duration_s=job.duration_s,
-                                 timeout=timeout)
+                                 timeout=timeout, stall_timeout=stall_timeout, cancel=cancel)
                 encode_cpu += run.cpu_s
                 break
             except FFmpegError as exc:

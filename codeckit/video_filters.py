@@ -263,8 +263,9 @@ def color_args(v: VideoStreamInfo, tonemap: bool, out_pix_fmt: str | None = None
     space, crange = v.color_space, v.color_range
     if _rgb_to_yuv_needed(v, out_pix_fmt):
         space, crange = _yuv_matrix(height or v.upright_height), "tv"   # what rgb_to_yuv converted to
-    elif space in RGB_MATRICES and out_pix_fmt is None:
-        space = "unknown"   # a remux or an unknown output format: never hand an encoder "gbr"
+    elif space in RGB_MATRICES:
+        # RGB kept: FFmpeg names the matrix "gbr" but its -colorspace option spells it "rgb"
+        space = "rgb" if out_pix_fmt else "unknown"
     args = []
     for opt, value in (("-color_primaries", v.color_primaries), ("-color_trc", v.color_transfer),
                        ("-colorspace", space), ("-color_range", crange)):
