@@ -313,13 +313,11 @@ def _start(cmd: list[str], exe: str) -> subprocess.Popen:
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
+    """SIGKILL to FFmpeg's process group (its id is FFmpeg's pid). Not proc.kill(): that polls, and so may reap
+    the child before _wait_cpu_s reads its CPU time."""
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
-        pass
-    try:
-        proc.kill()
-    except ProcessLookupError:
         pass
 
 
@@ -413,7 +411,11 @@ def _read_progress(stream, progress: Progress, on_progress: Callable[[Progress],
 def _wait_cpu_s(proc: subprocess.Popen) -> float:
     """Reap `proc`, set its returncode, and return its CPU seconds: wait4 gives this child's own CPU time,
     which stays right when many runs share the process."""
-    _, status, usage = os.wait4(proc.pid, 0)
+    try:
+        _, status, usage = os.wait4(proc.pid, 0)
+    except ChildProcessError:  # reaped already (a poll elsewhere): the status is known, the CPU time lost
+        proc.wait()
+        return 0.0
     proc.returncode = os.waitstatus_to_exitcode(status)
     return usage.ru_utime + usage.ru_stime
 

@@ -48,8 +48,8 @@ def normalize_cmd(sources, out_dir, profile, sets, clips, shards, shard_size, pa
     command skips what is finished.
 
     Exit codes: 0 the run finished and the corpus has clips (rejected sources are listed in rejects.jsonl);
-    1 a source failed with an error, or some were left unfinished; 3 nothing usable: every input was rejected
-    or unreadable, and the corpus has no clip; 2 a usage or configuration error, or the output folder is busy
+    1 a source failed with an error, or some were left unfinished (a rerun retries them); 3 nothing usable:
+    every input was rejected or unreadable, and the corpus has no clip; 2 a usage or configuration error, or the output folder is busy
     or cannot be written; 130 stopped by Ctrl-C, 143 by SIGTERM (rerun to finish).
     """
     progress = None

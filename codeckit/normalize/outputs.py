@@ -89,10 +89,11 @@ class Summary:
 
     @property
     def exit_code(self) -> int:
-        """0 clips made (rejects listed); 1 a source failed or was left unfinished; 3 nothing usable at all."""
-        if self.nothing_usable:
-            return 3
-        return 0 if self.ok else 1
+        """0 clips made (rejects listed); 1 a source failed with an error or was left unfinished (a rerun retries
+        it); 3 nothing usable: every input rejected or unreadable, no clip."""
+        if not self.ok:
+            return 1
+        return 3 if self.nothing_usable else 0
 
     def add_processed(self, entry: dict) -> None:
         """A source this run finished (done, rejected or failed): its time, its CPU, the peak memory."""
