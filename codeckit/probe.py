@@ -231,11 +231,21 @@ def _read(container, p: Path) -> MediaInfo:
     for s in container.streams.video:
         if s.disposition & av.stream.Disposition.attached_pic:
             continue  # cover art is not a video stream
-        container.seek(0)  # the previous stream's reads left the demuxer further on
+        _rewind(container)  # the previous stream's reads left the demuxer further on
         info.video.append(_video_stream(container, s, p, duration))
     # the default stream first: every consumer takes video[0] as the picture to work on
     info.video.sort(key=lambda v: not v.default)
     return info
+
+
+def _rewind(container) -> None:
+    """Back to the start for the next read; a damaged file that cannot seek is read on from where it is (the
+    mutation suite met one: av.error.PermissionError from seek)."""
+    import av
+    try:
+        container.seek(0)
+    except av.error.FFmpegError:
+        pass
 
 
 def _refuse_truncated_index(container, p: Path, size: int) -> None:
@@ -281,7 +291,7 @@ def _video_stream(container, s, p: Path, container_duration: float | None) -> Vi
             raise ProbeError(f"video stream #{s.index} has no decodable frame (truncated or empty)", path=p)
     except av.error.FFmpegError as exc:
         raise ProbeError(f"video stream #{s.index} does not decode: {exc.strerror or exc}", path=p) from exc
-    container.seek(0)
+    _rewind(container)
     irregular = _timestamps_irregular(container, s)
 
     fc = frame_colors or (None, None, None, None)
@@ -307,7 +317,7 @@ def _video_stream(container, s, p: Path, container_duration: float | None) -> Vi
 
     sizes: list[tuple[int, int]] = []
     if container.format.name in IN_BAND_FORMATS:
-        container.seek(0)
+        _rewind(container)
         scanned = _scan_in_band(container, s)
         if scanned is not None:
             frames, exact, duration, sizes = scanned

@@ -163,3 +163,12 @@ def wait_for(cond, timeout: float = 60.0) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+def make_batch(folder: Path, n: int) -> Path:
+    """`n` small sources (1 s, 160x120, two test patterns), enough for kills to land before, during and after
+    items."""
+    from codeckit.demo_media import lavfi_clip
+    for i in range(n):
+        lavfi_clip(folder / f"s{i}.mp4", size="160x120", duration=1, source="testsrc2" if i % 2 else "testsrc")
+    return folder

@@ -16,8 +16,8 @@ import pytest
 
 from codeckit.demo_media import lavfi_clip
 from codeckit.ffmpeg import ffmpeg_exe
-from tests.faults import (cli_args, decodes, journal_records, kill_at, kill_rounds, last_states, make_mutants, run_cli,
-                          start_cli, stamps, temps, wait_for)
+from tests.faults import (cli_args, decodes, journal_records, kill_at, kill_rounds, last_states, make_batch,
+                          make_mutants, run_cli, start_cli, stamps, temps, wait_for)
 from tests.media.test_sources import _unprivileged
 
 PROFILE = ["-p", "web-h264", "--force-encode"]
@@ -25,11 +25,7 @@ PROFILE = ["-p", "web-h264", "--force-encode"]
 
 @pytest.fixture(scope="module")
 def batch(tmp_path_factory) -> Path:
-    """Six small sources (1 s, 160x120), enough for kills to land before, during and after items."""
-    d = tmp_path_factory.mktemp("batch")
-    for i in range(6):
-        lavfi_clip(d / f"s{i}.mp4", size="160x120", duration=1, source="testsrc2" if i % 2 else "testsrc")
-    return d
+    return make_batch(tmp_path_factory.mktemp("batch"), 6)
 
 
 def _outputs(out: Path):
