@@ -89,6 +89,11 @@ class FFmpegTimeout(FFmpegError):
     code = "timeout"
 
 
+class FFmpegStalled(FFmpegTimeout):
+    """An FFmpeg run made no progress for its stall timeout and was stopped (its process group killed)."""
+    code = "stalled"
+
+
 class EncoderUnavailable(CodeckitError):
     """No implementation of the requested codec works on this machine."""
     code = "encoder_unavailable"

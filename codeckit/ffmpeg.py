@@ -5,6 +5,7 @@ import functools
 import os
 import re
 import shutil
+import signal
 import subprocess
 import threading
 import time
@@ -13,10 +14,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
-from .errors import FeatureMissing, FFmpegError, FFmpegNotFound, FFmpegTimeout, UnsafeInput
+from .errors import FeatureMissing, FFmpegError, FFmpegNotFound, FFmpegStalled, FFmpegTimeout, UnsafeInput
 
 #: Environment variable naming the FFmpeg binary to use instead of imageio-ffmpeg's.
 FFMPEG_ENV = "CODECKIT_FFMPEG"
+#: Environment variable: seconds without progress after which a run is stopped as stalled (0: never).
+STALL_ENV = "CODECKIT_STALL_TIMEOUT"
+#: The default stall timeout. FFmpeg reports progress every 0.5 s whatever the encoder does, and the frame count,
+#: output time or size moves as soon as one frame is out; the slowest encoder settings met here (libaom-av1
+#: cpu-used 0, x265 placebo with a 60-frame lookahead at 4K) take minutes before the first frame, so the
+#: default leaves ten.
+DEFAULT_STALL_TIMEOUT_S = 600.0
 
 STDERR_TAIL_LINES = 40
 
@@ -296,9 +304,21 @@ def _parse_speed(value: str) -> float:
 
 def _start(cmd: list[str], exe: str) -> subprocess.Popen:
     try:
-        return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        # its own process group: a stop kills FFmpeg and whatever it started (a wrapper script's children),
+        # and a terminal's Ctrl-C reaches codeckit, which stops its runs itself
+        return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                process_group=0)
     except OSError as exc:
         raise FFmpegNotFound(f"cannot run FFmpeg at {exe}: {exc}") from exc
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    """SIGKILL to FFmpeg's process group (its id is FFmpeg's pid). Not proc.kill(): that polls, and so may reap
+    the child before _wait_cpu_s reads its CPU time."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def _keep_stderr_tail(proc: subprocess.Popen, tail: deque[str]) -> threading.Thread:
@@ -313,22 +333,60 @@ def _keep_stderr_tail(proc: subprocess.Popen, tail: deque[str]) -> threading.Thr
     return thread
 
 
-def _kill_after(proc: subprocess.Popen, timeout: float | None) -> tuple[threading.Timer | None, threading.Event]:
-    """A timer that kills `proc` after `timeout` seconds, and the event it sets when it did."""
-    timed_out = threading.Event()
-    if not timeout:
-        return None, timed_out
-
-    def kill():
-        timed_out.set()
-        proc.kill()
-    timer = threading.Timer(timeout, kill)
-    timer.daemon = True
-    timer.start()
-    return timer, timed_out
+def stall_timeout_default() -> float | None:
+    """$CODECKIT_STALL_TIMEOUT (seconds, 0 for never) or DEFAULT_STALL_TIMEOUT_S."""
+    raw = os.environ.get(STALL_ENV)
+    if raw is None or not raw.strip():
+        return DEFAULT_STALL_TIMEOUT_S
+    try:
+        value = float(raw)
+    except ValueError:
+        from .errors import ConfigError
+        raise ConfigError(f"{STALL_ENV}={raw!r} is not a number of seconds") from None
+    return value if value > 0 else None
 
 
-def _read_progress(stream, progress: Progress, on_progress: Callable[[Progress], None] | None) -> None:
+class _Watchdog:
+    """One thread per run that stops FFmpeg (its whole process group) at the first of: the timeout, no progress
+    for `stall` seconds, or `cancel` set. `why` says which."""
+
+    def __init__(self, proc: subprocess.Popen, timeout: float | None, stall: float | None,
+                 cancel: threading.Event | None):
+        self.proc, self.timeout, self.stall, self.cancel = proc, timeout, stall, cancel
+        self.start = self.last_move = time.monotonic()
+        self.mark: tuple = ()
+        self.why: str | None = None
+        self.done = threading.Event()
+        self.thread = None
+        if timeout or stall or cancel is not None:
+            self.thread = threading.Thread(target=self._watch, daemon=True)
+            self.thread.start()
+
+    def saw(self, p: Progress) -> None:
+        """A progress block arrived: it counts as progress only when something moved."""
+        mark = (p.frame, p.out_time_s, p.total_size)
+        if mark != self.mark:
+            self.mark, self.last_move = mark, time.monotonic()
+
+    def _watch(self) -> None:
+        while not self.done.wait(0.2):
+            now = time.monotonic()
+            if self.cancel is not None and self.cancel.is_set():
+                self.why = "cancelled"
+            elif self.timeout and now - self.start > self.timeout:
+                self.why = "timeout"
+            elif self.stall and now - self.last_move > self.stall:
+                self.why = "stalled"
+            if self.why:
+                _kill_group(self.proc)
+                return
+
+    def stop(self) -> None:
+        self.done.set()
+
+
+def _read_progress(stream, progress: Progress, on_progress: Callable[[Progress], None] | None,
+                   watchdog: _Watchdog | None = None) -> None:
     """Fold FFmpeg's `-progress` key=value lines into `progress`; each block's end goes to `on_progress`."""
     for raw in stream:
         key, _, value = raw.decode("ascii", "replace").strip().partition("=")
@@ -344,6 +402,8 @@ def _read_progress(stream, progress: Progress, on_progress: Callable[[Progress],
             progress.speed = _parse_speed(value)
         elif key == "progress":
             progress.done = value == "end"
+            if watchdog is not None:
+                watchdog.saw(progress)
             if on_progress:
                 on_progress(Progress(**progress.__dict__))
 
@@ -351,20 +411,32 @@ def _read_progress(stream, progress: Progress, on_progress: Callable[[Progress],
 def _wait_cpu_s(proc: subprocess.Popen) -> float:
     """Reap `proc`, set its returncode, and return its CPU seconds: wait4 gives this child's own CPU time,
     which stays right when many runs share the process."""
-    _, status, usage = os.wait4(proc.pid, 0)
+    try:
+        _, status, usage = os.wait4(proc.pid, 0)
+    except ChildProcessError:  # reaped already (a poll elsewhere): the status is known, the CPU time lost
+        proc.wait()
+        return 0.0
     proc.returncode = os.waitstatus_to_exitcode(status)
     return usage.ru_utime + usage.ru_stime
 
 
-def _run_error(returncode: int, tail: Sequence[str], *, timed_out: bool, timeout: float | None,
+def _run_error(returncode: int, tail: Sequence[str], *, stopped: str | None, watchdog: _Watchdog,
                subject: str | Path | None, stderr_tail: str) -> FFmpegError | None:
     """The error a finished run stands for (None for success), with FFmpeg's first error line as `detail`."""
     detail = _first_error_line(tail) if tail else None
     fields = dict(path=subject, stderr_tail=stderr_tail, detail=detail, returncode=returncode)
-    if timed_out:
-        return FFmpegTimeout(f"FFmpeg stopped after the {timeout:g} s timeout", **fields)
+    if stopped == "timeout":
+        return FFmpegTimeout(f"FFmpeg stopped after the {watchdog.timeout:g} s timeout", **fields)
+    if stopped == "stalled":
+        return FFmpegStalled(f"FFmpeg made no progress for {watchdog.stall:g} s and was stopped (stall timeout; "
+                             f"{STALL_ENV} or --stall-timeout sets it)", **fields)
+    if stopped == "cancelled":
+        return FFmpegError("FFmpeg was stopped (the run was interrupted)", code="interrupted", **fields)
     if returncode == 0:
         return None
+    if any("no space left on device" in line.lower() for line in tail):
+        return FFmpegError("no space left on device while writing the output", code="no_space",
+                           hint="free some space and run the same command again", **fields)
     if returncode < 0:
         reason = f"FFmpeg died (signal {-returncode})"
         if tail:
@@ -379,14 +451,19 @@ def _run_error(returncode: int, tail: Sequence[str], *, timed_out: bool, timeout
 
 def run_ffmpeg(args: Sequence[str], *, subject: str | Path | None = None, timeout: float | None = None,
                on_progress: Callable[[Progress], None] | None = None, duration_s: float | None = None,
-               loglevel: str = "warning", capture_stdout: bool = False, exe: str | None = None) -> RunResult:
+               loglevel: str = "warning", capture_stdout: bool = False, exe: str | None = None,
+               stall_timeout: float | None | str = "default", cancel: threading.Event | None = None) -> RunResult:
     """Run FFmpeg with `args` (everything after the binary), never through a shell.
 
     `subject` names the file the run is about, for error messages. Progress is read from
     `-progress pipe:1` unless `capture_stdout` (then stdout is returned, e.g. for a rawvideo pipe).
-    Raises FFmpegError (with the stderr tail) on a non-zero exit, FFmpegTimeout after `timeout`.
+    FFmpeg runs in its own process group, and the whole group is killed after `timeout` (FFmpegTimeout), after
+    `stall_timeout` seconds without progress (FFmpegStalled; "default": $CODECKIT_STALL_TIMEOUT or 600 s,
+    None: never; progress runs only), or as soon as `cancel` is set (FFmpegError, code "interrupted").
+    Raises FFmpegError (with the stderr tail) on a non-zero exit.
     """
     exe = exe or ffmpeg_exe()
+    stall = stall_timeout_default() if stall_timeout == "default" else stall_timeout
     cmd = [exe, "-hide_banner", "-nostdin", "-loglevel", loglevel]
     if not capture_stdout:
         cmd += ["-nostats", "-progress", "pipe:1"]
@@ -395,7 +472,7 @@ def run_ffmpeg(args: Sequence[str], *, subject: str | Path | None = None, timeou
     start = time.monotonic()
     proc = _start(cmd, exe)
     err_thread = _keep_stderr_tail(proc, tail)
-    timer, timed_out = _kill_after(proc, timeout)
+    watchdog = _Watchdog(proc, timeout, None if capture_stdout else stall, cancel)
     progress = Progress(duration_s=duration_s)
     stdout = b""
     cpu_s = 0.0
@@ -403,13 +480,12 @@ def run_ffmpeg(args: Sequence[str], *, subject: str | Path | None = None, timeou
         if capture_stdout:
             stdout = proc.stdout.read()
         else:
-            _read_progress(proc.stdout, progress, on_progress)
+            _read_progress(proc.stdout, progress, on_progress, watchdog)
         cpu_s = _wait_cpu_s(proc)
     finally:
-        if timer:
-            timer.cancel()
+        watchdog.stop()
         if proc.returncode is None:
-            proc.kill()
+            _kill_group(proc)
             proc.wait()
         err_thread.join(timeout=5)
         proc.stdout.close()
@@ -417,7 +493,7 @@ def run_ffmpeg(args: Sequence[str], *, subject: str | Path | None = None, timeou
     result = RunResult(args=cmd, returncode=proc.returncode, wall_s=time.monotonic() - start, cpu_s=cpu_s,
                        stderr_tail="\n".join(tail),
                        stdout=stdout.decode("utf-8", "replace") if capture_stdout else "", last_progress=progress)
-    error = _run_error(proc.returncode, list(tail), timed_out=timed_out.is_set(), timeout=timeout,
+    error = _run_error(proc.returncode, list(tail), stopped=watchdog.why, watchdog=watchdog,
                        subject=subject, stderr_tail=result.stderr_tail)
     if error:
         raise error

@@ -19,7 +19,7 @@ from .ffmpeg import encoder_help, input_args, input_url
 from .probe import MediaInfo, VideoStreamInfo
 from .profiles import CONTAINERS, Target
 from .stream_args import stream_args_for
-from .video_filters import Filter, color_args, filter_graph, fps_change, video_filters
+from .video_filters import Filter, color_args, filter_graph, fps_change, rgb_to_yuv, video_filters
 
 # Bumped when the same MediaInfo + Target would give a different command: journals key on it.
 PLAN_VERSION = 1
@@ -133,7 +133,7 @@ class _Spec:
     bit_depth: int
     input_options: list[str]
     filters: list[Filter]
-    color_args: list[str]
+    tonemap: bool
     keyint: int | None
     threads: int | None
     stream_args: list[str]
@@ -160,7 +160,9 @@ def plan(info: MediaInfo, target: Target, output: str | os.PathLike, *, knob_val
     tv = target.video
     notes: list[str] = []
     if len(info.video) > 1:
-        notes.append(f"only the first video stream (#{v.index}) is kept; {len(info.video) - 1} more dropped")
+        which = "the default" if v.default else "the first"
+        notes.append(f"{which} video stream (#{v.index}) is used; {len(info.video) - 1} more video stream(s) "
+                     f"(#{', #'.join(str(o.index) for o in info.video[1:])}) ignored")
     if v.hdr and tv.hdr == "reject":
         raise PlanError(f"is HDR ({v.hdr}); the profile rejects HDR sources (video.hdr = reject)", path=info.path,
                         hint="set video.hdr = tonemap or keep")
@@ -195,7 +197,7 @@ def plan(info: MediaInfo, target: Target, output: str | os.PathLike, *, knob_val
         if keyint is None:
             notes.append("keyframe interval in seconds ignored: the frame rate is unknown")
     spec = _Spec(info=info, target=target, output=str(output), video=v, bit_depth=depth,
-                 input_options=input_options, filters=filters, color_args=color_args(v, tonemap),
+                 input_options=input_options, filters=filters, tonemap=tonemap,
                  keyint=keyint, threads=threads, stream_args=stream_args, expect=expect, notes=notes,
                  knob_value=knob_value if knob_value is not None else tv.knob)
     if selection is None:
@@ -228,7 +230,10 @@ def _output_timing(v: VideoStreamInfo, info: MediaInfo, target: Target):
             rate = Fraction(v.avg_fps_fraction)
         else:
             rate = Fraction(str(v.nominal_fps)) if v.nominal_fps else None
-        return rate, v.frame_count, v.frame_count_exact
+        # only a counted source is checked frame by frame: a count estimated from duration x rate is wrong for
+        # any VFR source or one with gaps (an MKV with a 0.5 s hole: 62 estimated, 50 real), so an estimated
+        # source is checked on its duration alone
+        return rate, (v.frame_count if v.frame_count_exact else None), v.frame_count_exact
     duration = _duration(info, v)
     frames = round(duration * float(fps)) if duration else None
     return fps, frames, False
@@ -266,6 +271,9 @@ def remux_blockers(info: MediaInfo, target: Target, depth: int | None = None) ->
     if fps_change(v, target) is not None:
         why.append(Blocker("fps", f"frame rate {v.avg_fps:g}{' (VFR)' if v.vfr else ''} does not meet fps "
                                   f"{tv.fps} ({tv.fps_mode})" if v.avg_fps else "frame rate unknown"))
+    if v.frame_sizes:
+        why.append(Blocker("size_changes", "the picture size changes mid-stream ("
+                           + ", ".join(f"{w}x{h}" for w, h in v.frame_sizes) + ")"))
     if v.interlaced and tv.deinterlace != "off":
         why.append(Blocker("interlaced", "interlaced"))
     if v.hdr and tv.hdr == "tonemap":
@@ -328,7 +336,8 @@ def _compose(spec: _Spec, choice: EncoderChoice, selection: Selection) -> Encode
                               path=spec.target.source, hint="allowed: " + ", ".join(supported))
         if "-pix_fmt" in output_args:
             output_args[output_args.index("-pix_fmt") + 1] = pix_fmt
-    chain = list(spec.filters)
+    chain = list(spec.filters) + rgb_to_yuv(spec.video, pix_fmt, spec.expect.height, notes)
+    color = color_args(spec.video, spec.tonemap, pix_fmt, spec.expect.height)
     filters_text = [str(f) for f in chain] + list(enc.filters)
     if spec.keyint:
         output_args = keyint_args(impl.name, impl.hardware, spec.keyint, output_args, notes)
@@ -344,7 +353,7 @@ def _compose(spec: _Spec, choice: EncoderChoice, selection: Selection) -> Encode
         video_args = ["-map", f"0:{spec.video.index}"]
     video_args += output_args
     # keep the source's timestamps (VFR stays VFR): the MP4 muxer would otherwise make it constant-rate
-    video_args += ["-fps_mode", "vfr", *spec.color_args]
+    video_args += ["-fps_mode", "vfr", *color]
     video_args += _codec_tag_args(spec.target.video.codec, spec.target)
     what = f"knob {enc.knob_value:g}" if enc.knob_value is not None else "lossless"
     if impl.knob is not None and enc.knob_value is not None:

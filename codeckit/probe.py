@@ -29,6 +29,10 @@ HDR_TRANSFERS = {"smpte2084": "PQ", "arib-std-b67": "HLG"}
 
 # Packets demuxed (not decoded) to judge whether timestamps are regular.
 VFR_SAMPLE_PACKETS = 240
+# Containers without an index whose streams carry their parameters in band: the picture size may change and the
+# timestamps may restart mid-file (concatenated or spliced captures), so their header's duration and size are
+# not the truth. Their video is scanned in full: every packet demuxed, the keyframes decoded.
+IN_BAND_FORMATS = frozenset({"mpegts", "mpeg", "mpegvideo", "h264", "hevc", "m4v", "mpegtsraw"})
 
 
 @dataclass
@@ -63,6 +67,10 @@ class VideoStreamInfo:
     bit_rate: int | None
     duration_s: float | None
     language: str | None = None
+    default: bool = False      # the container's default video stream (disposition)
+    # every picture size met, when the stream was scanned and its size changes mid-stream (MPEG-TS
+    # captures, concatenated segments); empty when there is one size
+    frame_sizes: list[tuple[int, int]] = field(default_factory=list)
 
 
 @dataclass
@@ -223,8 +231,21 @@ def _read(container, p: Path) -> MediaInfo:
     for s in container.streams.video:
         if s.disposition & av.stream.Disposition.attached_pic:
             continue  # cover art is not a video stream
+        _rewind(container)  # the previous stream's reads left the demuxer further on
         info.video.append(_video_stream(container, s, p, duration))
+    # the default stream first: every consumer takes video[0] as the picture to work on
+    info.video.sort(key=lambda v: not v.default)
     return info
+
+
+def _rewind(container) -> None:
+    """Back to the start for the next read; a damaged file that cannot seek is read on from where it is (the
+    mutation suite met one: av.error.PermissionError from seek)."""
+    import av
+    try:
+        container.seek(0)
+    except av.error.FFmpegError:
+        pass
 
 
 def _refuse_truncated_index(container, p: Path, size: int) -> None:
@@ -270,7 +291,7 @@ def _video_stream(container, s, p: Path, container_duration: float | None) -> Vi
             raise ProbeError(f"video stream #{s.index} has no decodable frame (truncated or empty)", path=p)
     except av.error.FFmpegError as exc:
         raise ProbeError(f"video stream #{s.index} does not decode: {exc.strerror or exc}", path=p) from exc
-    container.seek(0)
+    _rewind(container)
     irregular = _timestamps_irregular(container, s)
 
     fc = frame_colors or (None, None, None, None)
@@ -294,6 +315,13 @@ def _video_stream(container, s, p: Path, container_duration: float | None) -> Vi
     else:
         frames, exact = None, False
 
+    sizes: list[tuple[int, int]] = []
+    if container.format.name in IN_BAND_FORMATS:
+        _rewind(container)
+        scanned = _scan_in_band(container, s)
+        if scanned is not None:
+            frames, exact, duration, sizes = scanned
+
     pix_fmt = cc.pix_fmt
     return VideoStreamInfo(
         index=s.index, codec=codec_name(cc), profile=_profile_name(cc), width=width, height=height,
@@ -306,8 +334,41 @@ def _video_stream(container, s, p: Path, container_duration: float | None) -> Vi
         color_primaries=primaries, color_transfer=transfer, color_space=space, color_range=crange,
         hdr=HDR_TRANSFERS.get(transfer), field_order=field_order, interlaced=interlaced,
         bit_rate=cc.bit_rate or None, duration_s=round(duration, 6) if duration else None,
-        language=s.metadata.get("language"),
+        language=s.metadata.get("language"), default=bool(s.disposition & av.stream.Disposition.default),
+        frame_sizes=sizes if len(sizes) > 1 else [],
     )
+
+
+def _scan_in_band(container, s) -> tuple[int, bool, float, list[tuple[int, int]]] | None:
+    """(frames, exact, duration, sizes met) of a stream read to its end: the packets counted and their durations
+    summed (timestamps that jump or restart do not count), the keyframes decoded for their picture size.
+    None when the stream cannot be read this way."""
+    import av
+
+    cc = s.codec_context
+    cc.skip_frame = "NONKEY"
+    rate = _frac(s.average_rate) or _frac(s.base_rate) or _frac(s.guessed_rate)
+    default_tick = (1 / rate) if rate else None
+    frames, total, sizes = 0, Fraction(0), []
+    try:
+        for packet in container.demux(s):
+            if packet.size == 0:
+                continue
+            frames += 1
+            tick = packet.duration * packet.time_base if packet.duration and packet.time_base else default_tick
+            total += tick or 0
+            if packet.is_keyframe:
+                for frame in cc.decode(packet):
+                    if (frame.width, frame.height) not in sizes:
+                        sizes.append((frame.width, frame.height))
+    except av.error.FFmpegError:
+        if not frames:
+            return None
+    finally:
+        cc.skip_frame = "DEFAULT"
+    if not frames or not total:
+        return None
+    return frames, True, float(total), sizes
 
 
 def _color_name(table: dict[int, str], values, unknown) -> str:

@@ -36,6 +36,7 @@ class TranscodeOptions:
     address: str | None = None          # an existing Dask scheduler or Ray cluster (else one is started)
     dry_run: bool = False
     timeout: float | None = None        # per FFmpeg run
+    stall_timeout: float | None | str = "default"   # seconds without progress; "default": $CODECKIT_STALL_TIMEOUT
     capabilities: dict | None = None    # replaces the machine's encoder checks (tests)
     verify_vmaf: bool = False           # VMAF-target profiles: measure each output, re-encode once if it misses
 
@@ -216,7 +217,8 @@ class _Payload:
     error: CodeckitError | None
     verify: str
     timeout: float | None
-    per_title: Any = None               # a VMAF target: codeckit.search.per_title.PerTitle does this item
+    per_title: Any = None
+    stall_timeout: float | None | str = "default"               # a VMAF target: codeckit.search.per_title.PerTitle does this item
 
 
 def _work(payload: _Payload, ctx: ItemContext) -> EncodeResult:
@@ -226,7 +228,7 @@ def _work(payload: _Payload, ctx: ItemContext) -> EncodeResult:
         return payload.per_title.run(ctx, verify=payload.verify, timeout=payload.timeout)
     job = payload.job
     return encode(job, on_progress=progress_reporter(ctx, job, job.duration_s), verify=payload.verify,
-                  cancel=ctx.cancel_event, timeout=payload.timeout)
+                  cancel=ctx.cancel_event, timeout=payload.timeout, stall_timeout=payload.stall_timeout)
 
 
 def transcode(sources: list[str | os.PathLike], out_dir: str | os.PathLike, target: Target,
@@ -384,7 +386,7 @@ def _planned_report(item: _Item) -> ItemReport:
 def _batch_item(item: _Item, opts: TranscodeOptions) -> BatchItem:
     # an item that failed to probe or plan still goes through the batch: its error is raised and journaled there
     payload = _Payload(job=item.job, error=item.error, verify=opts.verify, timeout=opts.timeout,
-                       per_title=item.per_title)
+                       per_title=item.per_title, stall_timeout=opts.stall_timeout)
     weight = (item.job.duration_s or 0.0) if item.job else 0.0
     return BatchItem(item.key, str(item.source.path), payload=payload, weight=weight,
                      cleanup=(str(temp_path_for(item.output)),),

@@ -79,6 +79,10 @@ def video_filters(v: VideoStreamInfo, target: Target, notes: list[str], tonemap:
     filters = _deinterlace(v, target, notes) + _frame_rate(v, target, notes)
     input_options, turn = _rotation(v, notes)
     shape, size = _geometry(v, target, notes)
+    if v.frame_sizes:
+        # one graph for the whole stream: rebuilt at each size change, the fps filter lost a frame at the seam
+        # (47 of 48 at 24 fps); the scale filter takes the new size itself
+        input_options += ["-reinit_filter", "0"]
     return input_options, filters + turn + shape + _hdr(v, tonemap, notes), size
 
 
@@ -132,6 +136,13 @@ def _geometry(v: VideoStreamInfo, target: Target, notes: list[str]) -> tuple[lis
     filters: list[Filter] = []
     scaled = (out_w, out_h) != (coded_w, coded_h) and not (crop_pad is not None and crop_pad.name == "crop"
                                                              and tv.size == "keep")
+    if v.frame_sizes:
+        # the size changes mid-stream: a scale to fixed numbers makes every part one size (FFmpeg rebuilds the
+        # graph at each change, and the encoder cannot take a new size)
+        notes.append("picture size changes mid-stream (" + ", ".join(f"{w}x{h}" for w, h in v.frame_sizes)
+                     + f"): every part scaled to {out_w}x{out_h}")
+        if not scaled:
+            filters.append(Filter.of("scale", w=out_w, h=out_h))
     if scaled:
         filters.append(Filter.of("scale", w=out_w, h=out_h))
         why = [] if sar == 1 else [f"SAR {v.sar} to square pixels"]
@@ -208,16 +219,60 @@ def _tonemap_filters(v: VideoStreamInfo) -> list[Filter]:
             Filter.of("zscale", transfer="bt709", matrix="bt709", range="tv")]
 
 
-def color_args(v: VideoStreamInfo, tonemap: bool) -> list[str]:
+#: Source matrices that mean "the pixels are RGB": no YUV encoder can tag them (libx264: Unable to parse
+#: "colorspace" option value "gbr").
+RGB_MATRICES = frozenset({"gbr"})
+
+
+def is_rgb(pix_fmt: str | None) -> bool:
+    """An RGB pixel format (rgb24, bgr0, gbrp, gbrp10le, rgba64le, ...), not YUV or grey."""
+    if not pix_fmt:
+        return False
+    import av
+    try:
+        return bool(av.VideoFormat(pix_fmt).is_rgb)
+    except (ValueError, AttributeError):
+        return pix_fmt.startswith(("rgb", "bgr", "gbr", "argb", "abgr", "0rgb", "0bgr"))
+
+
+def _yuv_matrix(height: int | None) -> str:
+    """The matrix an RGB source is converted with: BT.709 from 720 lines up, BT.601 (smpte170m) below, as players
+    assume for untagged video of that size."""
+    return "bt709" if (height or 0) >= 720 else "smpte170m"
+
+
+def _rgb_to_yuv_needed(v: VideoStreamInfo, out_pix_fmt: str | None) -> bool:
+    return (v.color_space in RGB_MATRICES or is_rgb(v.pix_fmt)) and not is_rgb(out_pix_fmt)
+
+
+def rgb_to_yuv(v: VideoStreamInfo, out_pix_fmt: str | None, height: int | None, notes: list[str]) -> list[Filter]:
+    """An RGB source going to a YUV encoder: the conversion made explicit (matrix and range named) rather than
+    left to the scaler FFmpeg inserts, which would use BT.601 whatever the tags then say."""
+    if not _rgb_to_yuv_needed(v, out_pix_fmt):
+        return []
+    matrix = _yuv_matrix(height or v.upright_height)
+    notes.append(f"RGB source ({v.pix_fmt}) converted to {out_pix_fmt} with the {matrix} matrix, limited range")
+    return [Filter.of("scale", out_color_matrix=matrix, out_range="tv")]
+
+
+def color_args(v: VideoStreamInfo, tonemap: bool, out_pix_fmt: str | None = None,
+               height: int | None = None) -> list[str]:
     """Tag the output with the colors it really has, so players do not guess."""
     if tonemap:
         return ["-color_primaries", "bt709", "-color_trc", "bt709", "-colorspace", "bt709", "-color_range", "tv"]
+    space, crange = v.color_space, v.color_range
+    if _rgb_to_yuv_needed(v, out_pix_fmt):
+        space, crange = _yuv_matrix(height or v.upright_height), "tv"   # what rgb_to_yuv converted to
+    elif space in RGB_MATRICES:
+        # RGB kept: FFmpeg names the matrix "gbr" but its -colorspace option spells it "rgb"
+        space = "rgb" if out_pix_fmt else "unknown"
     args = []
     for opt, value in (("-color_primaries", v.color_primaries), ("-color_trc", v.color_transfer),
-                       ("-colorspace", v.color_space), ("-color_range", v.color_range)):
+                       ("-colorspace", space), ("-color_range", crange)):
         if value and value not in ("unknown", "reserved") and not value.isdigit():
             args += [opt, value]
     return args
 
 
-__all__ = ["Filter", "color_args", "even", "filter_graph", "fps_change", "video_filters"]
+__all__ = ["Filter", "RGB_MATRICES", "color_args", "even", "filter_graph", "fps_change", "is_rgb", "rgb_to_yuv",
+           "video_filters"]

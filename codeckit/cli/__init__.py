@@ -40,7 +40,8 @@ def main(argv: list[str] | None = None) -> None:
         report_error(exc, verbose)
         sys.exit(2)
     except KeyboardInterrupt:
-        sys.exit(130)
+        from . import common
+        sys.exit(128 + (common.stopped_by or 2))   # 130 Ctrl-C, 143 SIGTERM
     except BrokenPipeError:
         sys.exit(0)
     sys.exit(rv if isinstance(rv, int) else 0)

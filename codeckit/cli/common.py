@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import sys
+import threading
 
 from rich.console import Console
 from rich.text import Text
@@ -72,3 +74,46 @@ def fmt_bytes(n: int | float | None) -> str:
 
 def fmt_bitrate(bps: int | None) -> str:
     return "-" if not bps else f"{bps / 1000:.0f} kb/s"
+
+
+#: The signal that stopped this process's command, if one did (the exit code of an escaped interrupt).
+stopped_by: int | None = None
+
+
+class StopSignals:
+    """While active (`with`): Ctrl-C and SIGTERM stop the batch. The stop request is raised first (so running
+    items end as interrupted, not failed), then KeyboardInterrupt; `exit_code` is then 128 + the signal's number
+    (130 for Ctrl-C, 143 for SIGTERM), as shells report a process that a signal ended."""
+
+    def __init__(self, cancel: threading.Event | None = None):
+        self.cancel = cancel or threading.Event()
+        self.signum: int | None = None
+        self._previous: dict = {}
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + (self.signum or signal.SIGINT)
+
+    def _stop(self, signum, frame):
+        global stopped_by
+        first = self.signum is None
+        self.signum = self.signum or signum
+        stopped_by = self.signum
+        self.cancel.set()
+        if first:
+            raise KeyboardInterrupt()
+
+    def __enter__(self) -> "StopSignals":
+        if threading.current_thread() is not threading.main_thread():
+            return self
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            if signal.getsignal(sig) is signal.SIG_IGN:
+                continue  # e.g. a background job of a script: whoever ignored it meant it
+            self._previous[sig] = signal.getsignal(sig)
+            signal.signal(sig, self._stop)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous = {}

@@ -1,6 +1,7 @@
 """`codeckit normalize`: a messy video collection in, a uniform training corpus out (clips, manifest, shards)."""
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -10,8 +11,9 @@ from rich.table import Table
 from ..normalize.pipeline import normalize
 from ..normalize.profile import DEFAULT_PROFILE, parse_clips_option
 from . import cli
-from .common import console, err_console, fmt_bytes, print_json
-from .options import backend_options
+from ..ffmpeg import STALL_ENV
+from .common import StopSignals, console, err_console, fmt_bytes, print_json
+from .options import backend_options, stall_option
 
 
 @cli.command("normalize")
@@ -34,15 +36,21 @@ from .options import backend_options
 @click.option("--threads", type=click.IntRange(1, 256), default=None,
               help="Encoder threads per job (default 2: a fixed count keeps outputs identical across machines).")
 @click.option("--force-encode", is_flag=True, help="Re-encode even sources that already conform.")
+@stall_option
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary instead of tables.")
 def normalize_cmd(sources, out_dir, profile, sets, clips, shards, shard_size, parquet, backend, address, jobs,
-                  threads, force_encode, as_json) -> int:
+                  threads, force_encode, stall_timeout, as_json) -> int:
     """Normalize video files and folders into a training corpus under OUT.
 
     Each source is probed, checked by the profile's filters (duration, size, aspect, truncation, black or
     static content, bits per pixel), cut into clips if asked, and encoded to exactly the profile (or
     stream-copied when it already conforms). Exact duplicates are processed once. Rerunning the same
     command skips what is finished.
+
+    Exit codes: 0 the run finished and the corpus has clips (rejected sources are listed in rejects.jsonl);
+    1 a source failed with an error, or some were left unfinished (a rerun retries them); 3 nothing usable:
+    every input was rejected or unreadable, and the corpus has no clip; 2 a usage or configuration error, or the output folder is busy
+    or cannot be written; 130 stopped by Ctrl-C, 143 by SIGTERM (rerun to finish).
     """
     progress = None
     task = None
@@ -68,10 +76,15 @@ def normalize_cmd(sources, out_dir, profile, sets, clips, shards, shard_size, pa
             elif not as_json:
                 err_console.print(line, highlight=False, markup=False, soft_wrap=True)
 
+    if stall_timeout is not None:   # read by every FFmpeg run, in the worker processes too (they inherit it)
+        os.environ[STALL_ENV] = f"{stall_timeout:g}"
+    stop = StopSignals()
     try:
-        summary = normalize(sources, out_dir, profile, sets=sets, clips=parse_clips_option(clips), shards=shards,
-                            shard_size=shard_size, parquet=parquet, backend=backend, address=address, jobs=jobs,
-                            threads=threads, force_encode=force_encode, on_event=on_event)
+        with stop:
+            summary = normalize(sources, out_dir, profile, sets=sets, clips=parse_clips_option(clips),
+                                shards=shards, shard_size=shard_size, parquet=parquet, backend=backend,
+                                address=address, jobs=jobs, threads=threads, force_encode=force_encode,
+                                on_event=on_event)
     finally:
         if progress is not None:
             progress.stop()
@@ -79,7 +92,9 @@ def normalize_cmd(sources, out_dir, profile, sets, clips, shards, shard_size, pa
         print_json(summary.to_dict())
     else:
         _render(summary)
-    return 0 if summary.ok else 1
+    if stop.signum is not None:
+        return stop.exit_code
+    return summary.exit_code
 
 
 def _item_line(e: dict) -> str:
@@ -122,6 +137,9 @@ def _render(s) -> None:
     if s.shards:
         t.add_row("shards", f"{len(s.shards)} in {s.shards[0].parent}")
     console.print(t)
+    if s.nothing_usable:
+        err_console.print(f"[red]nothing usable[/]: no source gave a clip ({s.files_in} input(s): "
+                          f"{sum(s.rejected.values())} rejected, {s.failed} failed); see {s.rejects}", highlight=False)
     for f in s.failures[:20]:
         err_console.print(f"[red]✗[/] {f['source_path']}: {f['error']}", highlight=False)
     if s.interrupted or s.unfinished:

@@ -18,3 +18,12 @@ def backend_options(local: str) -> Callable:
                             help=f"local {local}, or a Dask or Ray cluster (a local one is started without "
                                  "--address).")(command)
     return decorate
+
+
+def stall_option(command: Callable) -> Callable:
+    """`--stall-timeout SECONDS`: an FFmpeg run that makes no progress that long is stopped and its item fails."""
+    from ..ffmpeg import DEFAULT_STALL_TIMEOUT_S, STALL_ENV
+    return click.option("--stall-timeout", "stall_timeout", type=click.FloatRange(min=0), default=None,
+                        metavar="SECONDS",
+                        help=f"Stop an FFmpeg run that makes no progress for SECONDS; its item fails and the batch "
+                             f"goes on (0: never; default ${STALL_ENV} or {DEFAULT_STALL_TIMEOUT_S:g}).")(command)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,8 +15,8 @@ from ..profiles import load_profile
 from ..transcode import ItemReport, TranscodeOptions, TranscodeReport, transcode
 from ..verify import VERIFY_MODES
 from . import cli
-from .common import console, err_console, fmt_bytes, print_json
-from .options import backend_options
+from .common import StopSignals, console, err_console, fmt_bytes, print_json
+from .options import backend_options, stall_option
 
 
 def _jobs(ctx, param, value: str):
@@ -134,30 +133,6 @@ class _Display:
                     _item_line(ir), highlight=False, emoji=False, soft_wrap=True)
 
 
-@contextmanager
-def _stop_on_signals(cancel: threading.Event):
-    """Ctrl-C and SIGTERM stop the batch: the stop request is raised first (so running items end as
-    interrupted, not failed, even when a terminal's Ctrl-C reaches their FFmpeg too), then KeyboardInterrupt."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def stop(signum, frame):
-        cancel.set()
-        raise KeyboardInterrupt()
-    previous = {}
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        if signal.getsignal(sig) is signal.SIG_IGN:
-            continue  # e.g. a background job of a script: whoever ignored it meant it
-        previous[sig] = signal.getsignal(sig)
-        signal.signal(sig, stop)
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
 @cli.command("transcode")
 @click.argument("sources", nargs=-1, required=True, type=click.Path(path_type=str))
 @click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False, path_type=str),
@@ -177,25 +152,32 @@ def _stop_on_signals(cancel: threading.Event):
 @click.option("--verify-vmaf", "verify_vmaf", is_flag=True,
               help="With a VMAF-target profile (quality = { vmaf = N }): measure each output (every 5th frame) and "
                    "encode it once more at a better value when it misses the target by more than 0.5.")
+@stall_option
 @click.option("--json", "as_json", is_flag=True, help="Print only a JSON summary.")
 @click.pass_context
 def transcode_cmd(ctx: click.Context, sources: tuple[str, ...], out_dir: str, profile: str, sets: tuple[str, ...],
                   jobs, backend: str, address: str | None, overwrite: bool, force_encode: bool, dry_run: bool,
-                  verify: str, verify_vmaf: bool, as_json: bool) -> int:
+                  verify: str, verify_vmaf: bool, stall_timeout: float | None, as_json: bool) -> int:
     """Transcode files and folders (SOURCES) into OUT as a profile says.
 
     Each output is written under a temporary name and renamed into place only after it is checked. A journal
     in OUT records every item, so rerunning the same command after a crash, kill -9 or Ctrl-C skips finished
-    files, redoes unfinished ones and removes leftover temporary files. The exit code is 1 when a file failed.
+    files, redoes unfinished ones and removes leftover temporary files.
+
+    Exit codes: 0 every file done or skipped; 1 a file failed (the others were done); 2 a usage or
+    configuration error, or the output folder is busy or cannot be written (nothing was done); 130 stopped by
+    Ctrl-C, 143 by SIGTERM (rerun to finish).
     """
     verbose = bool(ctx.obj and ctx.obj.get("verbose"))
     target = load_profile(profile, sets)
     opts = TranscodeOptions(jobs=jobs, backend=backend, address=address, overwrite=overwrite,
-                            force_encode=force_encode, verify=verify, dry_run=dry_run, verify_vmaf=verify_vmaf)
+                            force_encode=force_encode, verify=verify, dry_run=dry_run, verify_vmaf=verify_vmaf,
+                            stall_timeout="default" if stall_timeout is None else (stall_timeout or None))
     mode = "quiet" if as_json else ("bars" if console.is_terminal else "lines")
     display = _Display(mode if not dry_run else "quiet", verbose)
     cancel = threading.Event()
-    with _stop_on_signals(cancel), display.live():
+    stop = StopSignals(cancel)
+    with stop, display.live():
         report = transcode(list(sources), out_dir, target, opts, on_event=display.event,
                            on_planned=display.planned, cancel=cancel)
     if as_json:
@@ -205,7 +187,7 @@ def transcode_cmd(ctx: click.Context, sources: tuple[str, ...], out_dir: str, pr
     else:
         _print_summary(report, verbose)
     if report.interrupted:
-        return 130
+        return stop.exit_code
     return 1 if report.count("failed") else 0
 
 

@@ -82,6 +82,19 @@ class Summary:
     def ok(self) -> bool:
         return not self.failed and not self.interrupted and not self.unfinished
 
+    @property
+    def nothing_usable(self) -> bool:
+        """The run finished and the corpus has no clip: every input was rejected, unreadable or failed."""
+        return not self.interrupted and not self.unfinished and self.clips_out == 0
+
+    @property
+    def exit_code(self) -> int:
+        """0 clips made (rejects listed); 1 a source failed with an error or was left unfinished (a rerun retries
+        it); 3 nothing usable: every input rejected or unreadable, no clip."""
+        if not self.ok:
+            return 1
+        return 3 if self.nothing_usable else 0
+
     def add_processed(self, entry: dict) -> None:
         """A source this run finished (done, rejected or failed): its time, its CPU, the peak memory."""
         self.processed += 1
@@ -101,6 +114,7 @@ class Summary:
                 "failed": self.failed, "skipped_finished_earlier": self.skipped, "processed_now": self.processed,
                 "non_video_skipped": self.non_video,
                 "unfinished": self.unfinished, "interrupted": self.interrupted,
+                "nothing_usable": self.nothing_usable, "exit_code": self.exit_code,
                 "source_hours": round(self.source_hours, 6), "source_hours_this_run": round(self.source_hours_run, 6),
                 "cpu_hours_this_run": round(self.cpu_hours_run, 6),
                 "throughput_source_hours_per_cpu_hour": round(self.throughput, 3) if self.throughput else None,

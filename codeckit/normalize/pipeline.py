@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from ..batch import BatchItem, Journal, run_batch
+from ..errors import CodeckitError
 from ..sources import SourceWalk, remove_stale_temps, walk_sources
 from .hashing import HashCache, content_hash, group_duplicates
 from .outputs import CLIPS_DIR, OutputSpec, Summary, write_outputs
@@ -114,7 +115,10 @@ def normalize(sources: Iterable[str | os.PathLike], out_dir: str | os.PathLike, 
     spec = OutputSpec.check(out_dir, shards, shard_size, parquet)
     out = spec.out
     state = out / STATE_DIR
-    state.mkdir(parents=True, exist_ok=True)
+    try:
+        state.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CodeckitError(f"cannot write to the output folder: {exc.strerror}", path=out) from exc
     emit = on_event or (lambda kind, data: None)
 
     inputs = _find_inputs(sources, out, state)

@@ -236,13 +236,7 @@ def _start(src: Path, out: Path, *extra) -> subprocess.Popen:
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
 
 
-def _wait_for(cond, timeout=60.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return False
+from tests.faults import wait_for as _wait_for  # noqa: E402  (the suite's one polling helper)
 
 
 def test_resume_after_sigkill(slow_batch, tmp_path):
