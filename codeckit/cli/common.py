@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import sys
 import threading
 
 from rich.console import Console
+from rich.markup import escape
 from rich.text import Text
 
 from ..errors import CodeckitError
@@ -117,3 +119,15 @@ class StopSignals:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
         self._previous = {}
+
+
+def short_path(path: str | None) -> str:
+    """A path for people (relative when under the current folder), escaped for rich markup."""
+    if not path:
+        return "-"
+    try:
+        rel = os.path.relpath(path)
+        shown = rel if not rel.startswith("..") else path
+    except ValueError:
+        shown = path
+    return escape(shown)

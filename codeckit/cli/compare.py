@@ -14,8 +14,8 @@ from ..compare.analysis import DEFAULT_MIN_VMAF
 from ..compare.cost import field_docs, parse_cost
 from ..compare.points import DEFAULT_VMAF_RANGE, STRATEGIES
 from . import cli
-from .common import err_console, print_json
-from .transcode import _jobs, _stop_on_signals
+from .common import StopSignals, err_console, print_json
+from .options import jobs_option
 
 _COST_HELP = ("Cost model overrides, KEY=VALUE,... (defaults in codeckit/compare/cost.toml): "
               + "; ".join(f"{k}: {doc}" for k, doc in field_docs().items()) + ".")
@@ -105,7 +105,7 @@ def cost_table(report: dict) -> Table:
 @click.option("--cost", "cost", default=None, metavar="KEY=VALUE,...", help=_COST_HELP)
 @click.option("--placement", type=click.Choice(STRATEGIES), default="ends", show_default=True,
               help="ends: search the range's two ends, read the others off the curve; each: a search per point.")
-@click.option("-j", "--jobs", default="auto", callback=_jobs, show_default=True, metavar="N|auto")
+@jobs_option("Encodes at once; auto sizes jobs x encoder threads to the cores.")
 @click.option("--json", "as_json", is_flag=True, help="Print report.json on stdout.")
 def compare_cmd(sources, out_dir, encoders, speed, anchor, points, vmaf_range, min_vmaf, cost, placement, jobs,
                 as_json) -> int:
@@ -117,7 +117,8 @@ def compare_cmd(sources, out_dir, encoders, speed, anchor, points, vmaf_range, m
                           min_vmaf=min_vmaf, cost=parse_cost(cost), strategy=placement, jobs=jobs)
     bars = _Bars(err_console.is_terminal and not as_json)
     cancel = threading.Event()
-    with _stop_on_signals(cancel):
+    stop = StopSignals(cancel)
+    with stop:
         if bars.bars is not None:
             with bars.bars:
                 report = compare(list(sources), out_dir, opts, on_event=bars.event, cancel=cancel)
@@ -127,6 +128,8 @@ def compare_cmd(sources, out_dir, encoders, speed, anchor, points, vmaf_range, m
         print_json(report.data)
     else:
         _render(report)
+    if report.interrupted:
+        return stop.exit_code
     return 0 if report.ok else 1
 
 

@@ -20,6 +20,24 @@ def backend_options(local: str) -> Callable:
     return decorate
 
 
+def _parse_jobs(ctx, param, value: str):
+    if value == "auto":
+        return value
+    try:
+        n = int(value)
+        if n >= 1:
+            return n
+    except ValueError:
+        pass
+    raise click.BadParameter("use a whole number of jobs (1 or more) or 'auto'")
+
+
+def jobs_option(help: str) -> Callable:
+    """`-j/--jobs N|auto` for a batch command: items at once (`auto`: the command sizes it to the cores)."""
+    return click.option("-j", "--jobs", default="auto", callback=_parse_jobs, show_default=True, metavar="N|auto",
+                        help=help)
+
+
 def stall_option(command: Callable) -> Callable:
     """`--stall-timeout SECONDS`: an FFmpeg run that makes no progress that long is stopped and its item fails."""
     from ..ffmpeg import DEFAULT_STALL_TIMEOUT_S, STALL_ENV

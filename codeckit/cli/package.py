@@ -1,7 +1,7 @@
 """`codeckit package`: sources -> HLS + DASH packages (ladder, one decode, Shaka Packager), and `--check DIR`."""
 from __future__ import annotations
 
-import sys
+import threading
 from pathlib import Path
 
 import click
@@ -12,8 +12,8 @@ from ..batch import BatchEvent
 from ..package import PackageOptions, check_package, package
 from ..package.check import PACKAGE_JSON
 from . import cli
-from .common import err_console, fmt_bitrate, fmt_bytes, print_json
-from .transcode import _jobs, _short
+from .common import StopSignals, err_console, fmt_bitrate, fmt_bytes, print_json, short_path
+from .options import jobs_option
 
 
 class _Bars:
@@ -51,7 +51,7 @@ def _render_check(report, json_out: bool) -> None:
     if json_out:
         return
     state = "[green]ok[/]" if report.ok else "[red]FAILED[/]"
-    err_console.print(f"{state} {_short(report.folder)} ({', '.join(report.formats) or 'no manifests'})")
+    err_console.print(f"{state} {short_path(report.folder)} ({', '.join(report.formats) or 'no manifests'})")
     for r in report.renditions:
         size = f"{r['width']}x{r['height']}  " if r["kind"] == "video" else ""
         err_console.print(f"  {r['key']:<8} {r['kind']:<6} {size}{r['codec']}  average {fmt_bitrate(r['average'])}"
@@ -60,7 +60,7 @@ def _render_check(report, json_out: bool) -> None:
         err_console.print(f"  [red]{f.rule}[/] {escape(f.where)}: {escape(f.detail)}", highlight=False)
 
 
-def _check_folders(dirs: tuple[str, ...], json_out: bool) -> None:
+def _check_folders(dirs: tuple[str, ...], json_out: bool) -> int:
     folders = []
     for d in dirs:
         p = Path(d)
@@ -73,7 +73,7 @@ def _check_folders(dirs: tuple[str, ...], json_out: bool) -> None:
         _render_check(r, json_out)
     if json_out:
         print_json({"ok": all(r.ok for r in reports), "packages": [r.to_dict() for r in reports]})
-    sys.exit(0 if all(r.ok for r in reports) else 1)
+    return 0 if all(r.ok for r in reports) else 1
 
 
 @cli.command("package")
@@ -89,7 +89,7 @@ def _check_folders(dirs: tuple[str, ...], json_out: bool) -> None:
 @click.option("--speed", default="medium", show_default=True, help="Encoder speed: slowest .. fastest.")
 @click.option("--encoder", "prefer", default="hardware", show_default=True,
               help="hardware (first, then software), software, or an implementation name.")
-@click.option("--jobs", default="auto", callback=_jobs, show_default=True, help="Sources at once.")
+@jobs_option("Sources at once.")
 @click.option("--overwrite", is_flag=True, help="Redo packages finished by an earlier run.")
 @click.option("--check", "check_dirs", multiple=True, type=click.Path(exists=True, file_okay=False),
               help="Only check the package(s) in DIR (repeatable); exit 1 when a rule fails.")
@@ -99,13 +99,15 @@ def package_cmd(sources, out_dir, ladder, codec, formats, segment_seconds, rungs
     """Package SOURCES for on-demand streaming: a ladder of renditions from one decode, CMAF segments with an
     HLS master playlist and a DASH MPD, every package checked; DIR/<name> appears only when complete."""
     if check_dirs:
-        _check_folders(check_dirs, json_out)
+        return _check_folders(check_dirs, json_out)
     if not sources or not out_dir:
         raise click.UsageError("give SOURCES and -o DIR (or --check DIR)")
     opts = PackageOptions(ladder=ladder, codec=codec, formats=formats, segment_s=segment_seconds, rungs=rungs,
                           max_height=max_height, speed=speed, prefer=prefer, jobs=jobs, overwrite=overwrite)
-    with _Bars(not json_out and err_console.is_terminal) as bars:
-        report = package(list(sources), out_dir, opts, on_event=bars)
+    cancel = threading.Event()
+    stop = StopSignals(cancel)
+    with stop, _Bars(not json_out and err_console.is_terminal) as bars:
+        report = package(list(sources), out_dir, opts, on_event=bars, cancel=cancel)
     if json_out:
         print_json(report.to_dict())
     else:
@@ -113,20 +115,22 @@ def package_cmd(sources, out_dir, ladder, codec, formats, segment_seconds, rungs
             _render_item(it)
         s = report.to_dict()["summary"]
         err_console.print(f"{s['done']} packaged, {s['skipped']} skipped, {s['failed']} failed "
-                          f"({report.wall_s:.1f} s) in {_short(report.out_dir)}", highlight=False)
-    sys.exit(0 if report.ok else 1)
+                          f"({report.wall_s:.1f} s) in {short_path(report.out_dir)}", highlight=False)
+    if report.interrupted:
+        return stop.exit_code
+    return 0 if report.ok else 1
 
 
 def _render_item(it) -> None:
     if it.state == "done" and it.result is not None:
         r = it.result
         sizes = ", ".join(f"{x['height']}p" for x in r.rungs)
-        err_console.print(f"[green]done[/]    {_short(it.source)} -> {_short(it.output)}  {r.implementation} "
+        err_console.print(f"[green]done[/]    {short_path(it.source)} -> {short_path(it.output)}  {r.implementation} "
                           f"[{sizes}]  {fmt_bytes(r.bytes)}  encode {r.encode_wall_s:.1f} s", highlight=False)
     elif it.state == "skipped":
-        err_console.print(f"[dim]skipped {_short(it.source)}: {escape(it.reason or '')}[/]")
+        err_console.print(f"[dim]skipped {short_path(it.source)}: {escape(it.reason or '')}[/]")
     else:
-        err_console.print(f"[red]{it.state}[/]  {_short(it.source)}: {escape(it.reason or '')}", highlight=False)
+        err_console.print(f"[red]{it.state}[/]  {short_path(it.source)}: {escape(it.reason or '')}", highlight=False)
 
 
 __all__ = ["package_cmd"]

@@ -1,7 +1,6 @@
 """`codeckit transcode`: a folder of mixed video into a smaller, uniform archive, resumable at any moment."""
 from __future__ import annotations
 
-import os
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,32 +14,8 @@ from ..profiles import load_profile
 from ..transcode import ItemReport, TranscodeOptions, TranscodeReport, transcode
 from ..verify import VERIFY_MODES
 from . import cli
-from .common import StopSignals, console, err_console, fmt_bytes, print_json
-from .options import backend_options, stall_option
-
-
-def _jobs(ctx, param, value: str):
-    if value == "auto":
-        return value
-    try:
-        n = int(value)
-        if n >= 1:
-            return n
-    except ValueError:
-        pass
-    raise click.BadParameter("use a whole number of jobs (1 or more) or 'auto'")
-
-
-def _short(path: str | None) -> str:
-    """A path for people (relative when under the current folder), escaped for rich markup."""
-    if not path:
-        return "-"
-    try:
-        rel = os.path.relpath(path)
-        shown = rel if not rel.startswith("..") else path
-    except ValueError:
-        shown = path
-    return escape(shown)
+from .common import StopSignals, console, err_console, fmt_bytes, print_json, short_path
+from .options import backend_options, jobs_option, stall_option
 
 
 def _speed(x: float | None) -> str:
@@ -52,7 +27,7 @@ def _item_line(ir: ItemReport) -> str:
         r = ir.result
         how = "remux" if r.remux else r.implementation
         saving = f" ({-r.saving * 100:+.0f}%)" if r.saving is not None else ""
-        line = (f"[green]done[/]    {_short(ir.source)} -> {_short(ir.output)}  {how}  "
+        line = (f"[green]done[/]    {short_path(ir.source)} -> {short_path(ir.output)}  {how}  "
                 f"{fmt_bytes(r.bytes_in)} -> {fmt_bytes(r.bytes_out)}{saving}  {r.wall_s:.1f} s  {_speed(r.speed)}")
         if getattr(r, "vmaf_target", None) is not None and r.vmaf is not None:   # a VMAF-target (per-title) item
             line += (f"  {(r.search or {}).get('knob_option', 'knob')} {r.knob_value:g} -> VMAF {r.vmaf:.2f}"
@@ -61,10 +36,10 @@ def _item_line(ir: ItemReport) -> str:
             line += "  [yellow](fell back from " + escape(", ".join(f"{n}: {e}" for n, e in r.fallbacks)) + ")[/]"
         return line
     if ir.state == "skipped":
-        return f"[dim]skipped {_short(ir.source)}: {escape(ir.reason or '')}[/]"
+        return f"[dim]skipped {short_path(ir.source)}: {escape(ir.reason or '')}[/]"
     if ir.state == "interrupted":
-        return f"[yellow]stopped[/] {_short(ir.source)}"
-    return f"[red]failed[/]  {_short(ir.source)}: {escape(ir.reason or '')}"
+        return f"[yellow]stopped[/] {short_path(ir.source)}"
+    return f"[red]failed[/]  {short_path(ir.source)}: {escape(ir.reason or '')}"
 
 
 class _Display:
@@ -141,8 +116,7 @@ class _Display:
               help="A shipped profile (see `codeckit profiles`) or a TOML file.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
               help="Override one profile field, e.g. --set video.quality=80 (repeatable).")
-@click.option("-j", "--jobs", default="auto", callback=_jobs, show_default=True, metavar="N|auto",
-              help="Files at once; auto sizes jobs x encoder threads to the cores.")
+@jobs_option("Files at once; auto sizes jobs x encoder threads to the cores.")
 @backend_options(local="threads")
 @click.option("--overwrite", is_flag=True, help="Redo items whose output exists.")
 @click.option("--force-encode", is_flag=True, help="Re-encode even files a stream copy (remux) would do for.")
@@ -212,7 +186,7 @@ def _print_summary(report: TranscodeReport, verbose: bool) -> None:
     if verbose:
         for ir in report.items:
             if ir.state == "failed" and (ir.stderr_tail or ir.traceback):
-                err_console.print(f"[red]{_short(ir.source)}[/]:", highlight=False, emoji=False)
+                err_console.print(f"[red]{short_path(ir.source)}[/]:", highlight=False, emoji=False)
                 err_console.print(ir.traceback or ir.stderr_tail, highlight=False, emoji=False, markup=False,
                                   style="dim")
     for ir in report.items:
