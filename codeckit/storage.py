@@ -96,7 +96,9 @@ class Storage:
     __str__ = __repr__
 
     def kwargs(self) -> dict:
-        out: dict = {}
+        # no listings cache: workers write under the prefix the parent lists, and a cached listing would
+        # miss their objects (a rerun would redo finished items)
+        out: dict = {"use_listings_cache": False}
         for key, value in self.options:
             node = out
             *parents, leaf = key.split(".")
@@ -202,11 +204,14 @@ class Storage:
         """The output location exists (its bucket) and these credentials can list it; before any work."""
         fs, p = self.fs(url)
         bucket = p.split("/", 1)[0]
-        with self.calling(url, "list"):
-            if not fs.exists(bucket):
-                raise StorageError(f"the bucket of {url} does not exist", path=url, code="bucket_missing",
-                                   hint="create it first, or check the URL and the endpoint")
-            fs.ls(bucket, refresh=True)  # the credentials are checked here (exists() hides a refusal)
+        try:
+            fs.ls(bucket, refresh=True)   # not exists(): it answers False when the credentials are refused
+        except FileNotFoundError:
+            raise StorageError(f"the bucket of {url} does not exist", path=url, code="bucket_missing",
+                               hint="create it first, or check the URL and the endpoint") from None
+        except Exception as exc:
+            with self.calling(url, "list"):
+                raise exc
 
 
 def identity(info: dict) -> str:

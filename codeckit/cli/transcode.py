@@ -17,7 +17,7 @@ from ..transcode import ItemReport, TranscodeOptions, TranscodeReport, transcode
 from ..verify import VERIFY_MODES
 from . import cli
 from .common import console, err_console, fmt_bytes, print_json
-from .options import backend_options
+from .options import backend_options, storage_options
 
 
 def _jobs(ctx, param, value: str):
@@ -159,6 +159,7 @@ def _stop_on_signals(cancel: threading.Event):
 
 
 @cli.command("transcode")
+@storage_options
 @click.argument("sources", nargs=-1, required=True, type=click.Path(path_type=str))
 @click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False, path_type=str),
               help="Output folder: the sources' folder structure is mirrored under it.")
@@ -181,7 +182,7 @@ def _stop_on_signals(cancel: threading.Event):
 @click.pass_context
 def transcode_cmd(ctx: click.Context, sources: tuple[str, ...], out_dir: str, profile: str, sets: tuple[str, ...],
                   jobs, backend: str, address: str | None, overwrite: bool, force_encode: bool, dry_run: bool,
-                  verify: str, verify_vmaf: bool, as_json: bool) -> int:
+                  verify: str, verify_vmaf: bool, as_json: bool, storage=None) -> int:
     """Transcode files and folders (SOURCES) into OUT as a profile says.
 
     Each output is written under a temporary name and renamed into place only after it is checked. A journal
@@ -197,7 +198,7 @@ def transcode_cmd(ctx: click.Context, sources: tuple[str, ...], out_dir: str, pr
     cancel = threading.Event()
     with _stop_on_signals(cancel), display.live():
         report = transcode(list(sources), out_dir, target, opts, on_event=display.event,
-                           on_planned=display.planned, cancel=cancel)
+                           on_planned=display.planned, cancel=cancel, storage=storage)
     if as_json:
         print_json(report.to_dict())
     elif dry_run:
