@@ -7,11 +7,53 @@ object is held throughout, so two runs into one prefix are refused as two runs i
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
-from typing import Iterator
+from pathlib import Path
+from typing import Iterable, Iterator
 
 from .object_journal import ObjectLock
-from .storage import Storage, download_tree, is_url, remove_stale_temp_keys, scratch_dir, stage_sources, upload_tree
+from .storage import (Storage, is_temp_key, is_url, name_of, remove_stale_temp_keys, scratch_dir, stager,
+                      upload_tree)
+
+
+def stage_sources(storage: Storage, sources: Iterable[str], folder: Path) -> list[str]:
+    """Sources as local paths: URLs of objects staged under `folder` (a prefix: every object under it,
+    its key path kept), local paths unchanged."""
+    out = []
+    for src in sources:
+        src = os.fspath(src)
+        if not is_url(src):
+            out.append(src)
+            continue
+        objects = storage.listing(src)
+        if not objects:
+            with storage.calling(src, "read"):
+                raise FileNotFoundError(src)
+        single = len(objects) == 1 and next(iter(objects)).rstrip("/") == src.rstrip("/")
+        top = folder / hashlib.sha1(src.encode()).hexdigest()[:10]
+        for url in objects:
+            if is_temp_key(url):
+                continue
+            rel = name_of(url) if single else url[len(src.rstrip("/")) + 1:]
+            dest = top / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            stager().stage(storage, url, dest.parent)
+        out.append(str(top / name_of(src)) if single else str(top))
+    return out
+
+
+def download_tree(storage: Storage, prefix: str, folder: Path) -> int:
+    """Every finished object under `prefix` into `folder` (keys as paths); returns how many."""
+    n = 0
+    for url in storage.listing(prefix):
+        if is_temp_key(url):
+            continue
+        dest = folder / url[len(prefix.rstrip("/")) + 1:]
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        stager().stage(storage, url, dest.parent)
+        n += 1
+    return n
 
 
 @contextlib.contextmanager

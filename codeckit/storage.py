@@ -392,46 +392,7 @@ def stager() -> Stager:
     return _STAGER
 
 
-# ---------------------------------------------------------------- whole-run staging (single-machine commands)
-
-def stage_sources(storage: Storage, sources: Iterable[str], folder: Path) -> list[str]:
-    """Sources as local paths: URLs of objects staged under `folder` (a prefix: every object under it,
-    its key path kept), local paths unchanged."""
-    out = []
-    for src in sources:
-        src = os.fspath(src)
-        if not is_url(src):
-            out.append(src)
-            continue
-        objects = storage.listing(src)
-        if not objects:
-            with storage.calling(src, "read"):
-                raise FileNotFoundError(src)
-        single = len(objects) == 1 and next(iter(objects)).rstrip("/") == src.rstrip("/")
-        top = folder / hashlib.sha1(src.encode()).hexdigest()[:10]
-        for url in objects:
-            if is_temp_key(url):
-                continue
-            rel = name_of(url) if single else url[len(src.rstrip("/")) + 1:]
-            dest = top / rel
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            stager().stage(storage, url, dest.parent)
-        out.append(str(top / name_of(src)) if single else str(top))
-    return out
-
-
-def download_tree(storage: Storage, prefix: str, folder: Path) -> int:
-    """Every finished object under `prefix` into `folder` (keys as paths); returns how many."""
-    n = 0
-    for url in storage.listing(prefix):
-        if is_temp_key(url):
-            continue
-        dest = folder / url[len(prefix.rstrip("/")) + 1:]
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        stager().stage(storage, url, dest.parent)
-        n += 1
-    return n
-
+# ---------------------------------------------------------------- many files at once
 
 def upload_tree(storage: Storage, folder: Path, prefix: str, *, skip: Iterable[str] = ()) -> list[str]:
     """Upload each file under `folder` (but hidden temporary ones and `skip`) to `prefix`, each whole or
@@ -447,6 +408,6 @@ def upload_tree(storage: Storage, folder: Path, prefix: str, *, skip: Iterable[s
     return urls
 
 
-__all__ = ["Stager", "Storage", "download_tree", "identity", "is_temp_key", "is_url", "join", "name_of",
-           "object_hash", "put_final", "remove_stale_temp_keys", "scratch_dir", "scratch_root", "stage_sources",
+__all__ = ["Stager", "Storage", "identity", "is_temp_key", "is_url", "join", "name_of",
+           "object_hash", "put_final", "remove_stale_temp_keys", "scratch_dir", "scratch_root",
            "stager", "temp_key", "upload_tree"]

@@ -32,7 +32,8 @@ class S3Server:
 
     def fs(self, key=ADMIN[0], secret=ADMIN[1]):
         import s3fs
-        return s3fs.S3FileSystem(key=key, secret=secret, endpoint_url=self.endpoint, skip_instance_cache=True)
+        return s3fs.S3FileSystem(key=key, secret=secret, endpoint_url=self.endpoint, skip_instance_cache=True,
+                                 use_listings_cache=False)  # the tests read what other processes just wrote
 
     def env(self, key=ADMIN[0], secret=ADMIN[1]) -> dict:
         return {"AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": secret, "AWS_ENDPOINT_URL": self.endpoint,

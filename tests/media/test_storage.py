@@ -9,12 +9,11 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from codeckit.demo_media import lavfi_clip
-from codeckit.errors import JournalBusy, StorageError
+from codeckit.errors import JournalBusy
 from codeckit.storage import Storage, is_temp_key
 from tests.s3 import ADMIN, LISTER, start_server
 
