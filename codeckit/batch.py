@@ -130,7 +130,35 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
-class Journal:
+class JournalView:
+    """What the batch reads of a journal, wherever it is kept: the last record per key (`entries`).
+
+    Two kinds write one: `Journal` (a local JSON Lines file with a flock) and
+    `codeckit.object_journal.ObjectJournal` (one small object per item under an object-storage prefix, with a
+    lock object). Both have open/close (a context manager), `record`, `remove_leftovers`.
+    """
+    entries: dict[str, dict]
+
+    def last(self, key: str) -> dict | None:
+        return self.entries.get(key)
+
+    def state(self, key: str) -> str | None:
+        rec = self.entries.get(key)
+        return rec["state"] if rec else None
+
+    def unfinished(self) -> list[dict]:
+        """Records of items started (or interrupted) and never finished."""
+        return [r for r in self.entries.values() if r["state"] in ("started", "interrupted")]
+
+
+def journal_record(key: str, state: str, fields: dict) -> dict:
+    """One journal record (the same shape in every kind of journal)."""
+    if state not in STATES:
+        raise ValueError(f"unknown journal state {state!r}")
+    return {"t": round(time.time(), 3), "key": key, "state": state, **_jsonable(fields)}
+
+
+class Journal(JournalView):
     """Append-only JSON Lines record of each item's states, with the last state per key in memory.
 
     Holds an exclusive lock on the file while open (a second run on the same folder gets JournalBusy).
@@ -227,9 +255,7 @@ class Journal:
 
     def record(self, key: str, state: str, **fields) -> dict:
         """Append one state change and fsync it before returning."""
-        if state not in STATES:
-            raise ValueError(f"unknown journal state {state!r}")
-        rec = {"t": round(time.time(), 3), "key": key, "state": state, **_jsonable(fields)}
+        rec = journal_record(key, state, fields)
         line = (json.dumps(rec, ensure_ascii=False) + "\n").encode()
         with self._mutex:
             if self._fd is None:
@@ -238,17 +264,6 @@ class Journal:
             os.fsync(self._fd)
             self.entries[key] = rec
         return rec
-
-    def last(self, key: str) -> dict | None:
-        return self.entries.get(key)
-
-    def state(self, key: str) -> str | None:
-        rec = self.entries.get(key)
-        return rec["state"] if rec else None
-
-    def unfinished(self) -> list[dict]:
-        """Records of items started (or interrupted) and never finished."""
-        return [r for r in self.entries.values() if r["state"] in ("started", "interrupted")]
 
     def remove_leftovers(self) -> list[str]:
         """Delete the temporary files of unfinished items (their `cleanup` paths); returns what was removed."""
@@ -308,7 +323,7 @@ def _run_one(work: Callable, item: BatchItem, ctx: ItemContext) -> ItemOutcome:
 
 
 def run_batch(items: Iterable[BatchItem], work: Callable[[Any, ItemContext], Any], *, jobs: int = 1,
-              backend: str = "threads", journal: Journal | None = None,
+              backend: str = "threads", journal: JournalView | None = None,
               on_event: Callable[[BatchEvent], None] | None = None,
               cancel: threading.Event | None = None) -> BatchReport:
     """Run `work(payload, ctx)` for every item not marked `skip`, `jobs` at a time; record each state.
@@ -348,7 +363,7 @@ def run_batch(items: Iterable[BatchItem], work: Callable[[Any, ItemContext], Any
 class _Batch:
     """One run_batch call: hands items to joblib, records each outcome once (journal, event), tracks what runs."""
 
-    def __init__(self, work: Callable, journal: Journal | None, emit: Callable[[BatchEvent], None],
+    def __init__(self, work: Callable, journal: JournalView | None, emit: Callable[[BatchEvent], None],
                  cancel: threading.Event, local: bool):
         self.work = work
         self.journal = journal

@@ -145,3 +145,13 @@ class PackageCheckFailed(CodeckitError):
     def __init__(self, message: str, *, failures: list | None = None, **kw):
         self.failures = list(failures or [])
         super().__init__(message, **kw)
+
+
+class StorageError(CodeckitError):
+    """Object storage (s3://, any fsspec URL) refused or failed an operation.
+
+    `code` names the case: bucket_missing, access_denied (credentials wrong or not allowed), object_unreadable
+    (listed but cannot be read), not_found, upload_incomplete, scratch_full, bad_url, storage_failed.
+    Messages never hold a credential (Storage.redact).
+    """
+    code = "storage_failed"

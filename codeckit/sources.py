@@ -34,10 +34,17 @@ class Source:
     path: Path                 # as given (absolute, links not resolved)
     relative: Path             # where it goes under an output folder (a folder's tree mirrored)
     real: Path | None = None   # the file itself, links resolved (default: path)
+    url: str | None = None     # an object in object storage (codeckit.storage): path is then its bucket/key
+    identity: str | None = None  # an object's size and ETag: what changes when its content does
 
     def __post_init__(self) -> None:
         if self.real is None:
             self.real = self.path
+
+    @property
+    def name(self) -> str:
+        """How the source is named to people and in journals: its URL, or its local path."""
+        return self.url or str(self.path)
 
 
 @dataclass
@@ -77,7 +84,7 @@ def _check_regular_file(path: Path) -> SourceError | None:
 
 
 def walk_sources(paths: Iterable[str | os.PathLike], *, exclude: Iterable[str | os.PathLike] = (),
-                 extensions: frozenset[str] = VIDEO_EXTENSIONS) -> SourceWalk:
+                 extensions: frozenset[str] = VIDEO_EXTENSIONS, storage=None) -> SourceWalk:
     """Media files to process: files as given (always tried, whatever their name), folders walked.
 
     A walk leaves out hidden entries, temporary outputs of codeckit, the `exclude` folders (an output folder
@@ -85,18 +92,44 @@ def walk_sources(paths: Iterable[str | os.PathLike], *, exclude: Iterable[str | 
     not followed, as `find` does not: a link back up the tree would never end. Every file is a regular file
     (links followed); an entry that is not, or that cannot be read, becomes an error of the walk. A file
     named twice, or inside a folder also named, is returned once.
+    A URL (`s3://bucket/prefix`, see codeckit.storage) is an object or every object under a prefix, listed
+    with `storage` (a missing bucket or refused credentials raise StorageError: no source could be read).
     """
+    from .storage import is_url
     walk = SourceWalk()
-    excluded = {os.path.realpath(e) for e in exclude}
+    excluded = {os.path.realpath(e) for e in exclude if not is_url(e)}
     for raw in paths:
+        if is_url(raw):
+            _walk_objects(str(raw), storage, extensions, walk)
+            continue
         top = Path(os.path.abspath(os.fspath(raw)))
         if top.is_dir():
             _walk_folder(top, excluded, extensions, walk)
         else:
             _add_file(top, Path(top.name), walk)
-    walk.sources = _first_of_each(walk.sources, lambda s: s.path)
+    walk.sources = _first_of_each(walk.sources, lambda s: s.url or s.path)
     walk.errors = _first_of_each(walk.errors, lambda e: e.path)
     return walk
+
+
+def _walk_objects(url: str, storage, extensions: frozenset[str], walk: SourceWalk) -> None:
+    """The objects under `url` (or the object itself) as sources; their key path below `url` is mirrored."""
+    from .storage import Storage, identity, is_temp_key
+    storage = storage or Storage()
+    objects = storage.listing(url)
+    if not objects:
+        walk.errors.append(_source_error(url, "not_found"))
+        return
+    base = url.rstrip("/")
+    for obj, info in sorted(objects.items()):
+        rel = obj[len(base) + 1:] if obj != base else obj.rsplit("/", 1)[-1]
+        if obj != base and (is_temp_key(obj) or any(part.startswith(".") for part in rel.split("/"))):
+            continue
+        if obj != base and Path(rel).suffix.lower() not in extensions:
+            walk.skipped_by_extension += 1
+            continue
+        key_path = Path(obj.split("://", 1)[1])
+        walk.sources.append(Source(key_path, Path(rel), key_path, url=obj, identity=identity(info)))
 
 
 def _first_of_each(items: list, key) -> list:

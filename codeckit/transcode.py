@@ -234,14 +234,22 @@ def _work(payload: _Payload, ctx: ItemContext) -> EncodeResult:
 def transcode(sources: list[str | os.PathLike], out_dir: str | os.PathLike, target: Target,
               options: TranscodeOptions | None = None, *, on_event: Callable[[BatchEvent], None] | None = None,
               on_planned: Callable[[int, float], None] | None = None,
-              cancel: threading.Event | None = None) -> TranscodeReport:
+              cancel: threading.Event | None = None, storage=None) -> TranscodeReport:
     """Transcode every source into `out_dir` as `target` says; see the module's docstring.
+
+    Sources and `out_dir` may be object-storage URLs (s3://...): `storage` (codeckit.storage.Storage) says how
+    to reach them, and each item is then staged and uploaded by its worker (codeckit.transcode_remote).
 
     `on_planned(n_items_to_run, total_media_seconds)` is called once planning is done (for progress displays);
     `on_event` gets the batch's events (start / progress / done / failed / skipped / interrupted).
     """
     opts = options or TranscodeOptions()
     check_backend(opts.backend, opts.address)
+    from .transcode_remote import transcode_remote, uses_storage
+    if uses_storage(sources, out_dir):
+        from .storage import Storage
+        return transcode_remote(sources, str(out_dir), target, opts, storage or Storage(), on_event=on_event,
+                                on_planned=on_planned, cancel=cancel)
     start = time.monotonic()
     out = Path(os.path.abspath(os.fspath(out_dir)))
     walk = walk_sources(list(sources), exclude=[out])

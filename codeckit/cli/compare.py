@@ -15,7 +15,7 @@ from ..compare.cost import field_docs, parse_cost
 from ..compare.points import DEFAULT_VMAF_RANGE, STRATEGIES
 from . import cli
 from .common import StopSignals, err_console, print_json
-from .options import jobs_option
+from .options import jobs_option, storage_options
 
 _COST_HELP = ("Cost model overrides, KEY=VALUE,... (defaults in codeckit/compare/cost.toml): "
               + "; ".join(f"{k}: {doc}" for k, doc in field_docs().items()) + ".")
@@ -90,6 +90,7 @@ def cost_table(report: dict) -> Table:
 
 
 @cli.command("compare")
+@storage_options
 @click.argument("sources", nargs=-1, required=True, type=click.Path(path_type=str))
 @click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False, path_type=str),
               help="Folder for report.json, results.csv, report.html, the encodes and the journal.")
@@ -108,7 +109,7 @@ def cost_table(report: dict) -> Table:
 @jobs_option("Encodes at once; auto sizes jobs x encoder threads to the cores.")
 @click.option("--json", "as_json", is_flag=True, help="Print report.json on stdout.")
 def compare_cmd(sources, out_dir, encoders, speed, anchor, points, vmaf_range, min_vmaf, cost, placement, jobs,
-                as_json) -> int:
+                as_json, storage=None) -> int:
     """Compare encoders on SOURCES: each configuration is encoded at --points knob values aimed at VMAF
     targets over --vmaf-range, each encode measured (VMAF, PSNR-Y, SSIM, CPU, decode speed); BD-rate
     against the anchor, the convex hull and the cost model go to OUT/report.json, results.csv and a
@@ -121,9 +122,9 @@ def compare_cmd(sources, out_dir, encoders, speed, anchor, points, vmaf_range, m
     with stop:
         if bars.bars is not None:
             with bars.bars:
-                report = compare(list(sources), out_dir, opts, on_event=bars.event, cancel=cancel)
+                report = compare(list(sources), out_dir, opts, on_event=bars.event, cancel=cancel, storage=storage)
         else:
-            report = compare(list(sources), out_dir, opts, on_event=bars.event, cancel=cancel)
+            report = compare(list(sources), out_dir, opts, on_event=bars.event, cancel=cancel, storage=storage)
     if as_json:
         print_json(report.data)
     else:

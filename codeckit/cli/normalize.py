@@ -13,10 +13,11 @@ from ..normalize.profile import DEFAULT_PROFILE, parse_clips_option
 from . import cli
 from ..ffmpeg import STALL_ENV
 from .common import StopSignals, console, err_console, fmt_bytes, print_json
-from .options import backend_options, stall_option
+from .options import backend_options, stall_option, storage_options
 
 
 @cli.command("normalize")
+@storage_options
 @click.argument("sources", nargs=-1, required=True, type=click.Path(path_type=str))
 @click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=str),
               help="Output folder: clips/, manifest.jsonl, rejects.jsonl, shards/.")
@@ -39,7 +40,7 @@ from .options import backend_options, stall_option
 @stall_option
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary instead of tables.")
 def normalize_cmd(sources, out_dir, profile, sets, clips, shards, shard_size, parquet, backend, address, jobs,
-                  threads, force_encode, stall_timeout, as_json) -> int:
+                  threads, force_encode, stall_timeout, as_json, storage=None) -> int:
     """Normalize video files and folders into a training corpus under OUT.
 
     Each source is probed, checked by the profile's filters (duration, size, aspect, truncation, black or
@@ -84,7 +85,7 @@ def normalize_cmd(sources, out_dir, profile, sets, clips, shards, shard_size, pa
             summary = normalize(sources, out_dir, profile, sets=sets, clips=parse_clips_option(clips),
                                 shards=shards, shard_size=shard_size, parquet=parquet, backend=backend,
                                 address=address, jobs=jobs, threads=threads, force_encode=force_encode,
-                                on_event=on_event)
+                                on_event=on_event, storage=storage)
     finally:
         if progress is not None:
             progress.stop()

@@ -45,3 +45,22 @@ def stall_option(command: Callable) -> Callable:
                         metavar="SECONDS",
                         help=f"Stop an FFmpeg run that makes no progress for SECONDS; its item fails and the batch "
                              f"goes on (0: never; default ${STALL_ENV} or {DEFAULT_STALL_TIMEOUT_S:g}).")(command)
+
+
+def storage_options(command: Callable) -> Callable:
+    """`--storage-option KEY=VALUE` (repeatable) and `--endpoint-url URL` for commands whose sources and output
+    may be object-storage URLs (s3://bucket/prefix); the command receives them as one `storage`
+    (codeckit.storage.Storage). Credentials may be given here, but the usual places (AWS_* variables, ~/.aws)
+    keep them out of shell histories; they are never printed."""
+    import functools
+
+    @functools.wraps(command)
+    def wrapper(*args, storage_option=(), endpoint_url=None, **kwargs):
+        from ..storage import Storage
+        return command(*args, storage=Storage.from_cli(storage_option, endpoint_url), **kwargs)
+    wrapper = click.option("--endpoint-url", default=None, metavar="URL",
+                           help="Endpoint of an S3-compatible server (MinIO, SeaweedFS, Ceph...); "
+                                "default: AWS_ENDPOINT_URL or AWS.")(wrapper)
+    return click.option("--storage-option", "storage_option", multiple=True, metavar="KEY=VALUE",
+                        help="An fsspec option for s3:// (or other URL) sources and outputs, e.g. "
+                             "anon=true, client_kwargs.region_name=eu-west-1.")(wrapper)

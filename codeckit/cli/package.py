@@ -13,7 +13,7 @@ from ..package import PackageOptions, check_package, package
 from ..package.check import PACKAGE_JSON
 from . import cli
 from .common import StopSignals, err_console, fmt_bitrate, fmt_bytes, print_json, short_path
-from .options import jobs_option
+from .options import jobs_option, storage_options
 
 
 class _Bars:
@@ -77,6 +77,7 @@ def _check_folders(dirs: tuple[str, ...], json_out: bool) -> int:
 
 
 @cli.command("package")
+@storage_options
 @click.argument("sources", nargs=-1, type=click.Path(path_type=str))
 @click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False), help="Folder the packages go in.")
 @click.option("--ladder", default="apple", show_default=True,
@@ -95,7 +96,7 @@ def _check_folders(dirs: tuple[str, ...], json_out: bool) -> int:
               help="Only check the package(s) in DIR (repeatable); exit 1 when a rule fails.")
 @click.option("--json", "json_out", is_flag=True, help="Print the report as JSON on stdout.")
 def package_cmd(sources, out_dir, ladder, codec, formats, segment_seconds, rungs, max_height, speed, prefer, jobs,
-                overwrite, check_dirs, json_out):
+                overwrite, check_dirs, json_out, storage=None):
     """Package SOURCES for on-demand streaming: a ladder of renditions from one decode, CMAF segments with an
     HLS master playlist and a DASH MPD, every package checked; DIR/<name> appears only when complete."""
     if check_dirs:
@@ -107,7 +108,7 @@ def package_cmd(sources, out_dir, ladder, codec, formats, segment_seconds, rungs
     cancel = threading.Event()
     stop = StopSignals(cancel)
     with stop, _Bars(not json_out and err_console.is_terminal) as bars:
-        report = package(list(sources), out_dir, opts, on_event=bars, cancel=cancel)
+        report = package(list(sources), out_dir, opts, on_event=bars, cancel=cancel, storage=storage)
     if json_out:
         print_json(report.to_dict())
     else:

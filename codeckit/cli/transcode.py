@@ -15,7 +15,7 @@ from ..transcode import ItemReport, TranscodeOptions, TranscodeReport, transcode
 from ..verify import VERIFY_MODES
 from . import cli
 from .common import StopSignals, console, err_console, fmt_bytes, print_json, short_path
-from .options import backend_options, jobs_option, stall_option
+from .options import backend_options, jobs_option, stall_option, storage_options
 
 
 def _speed(x: float | None) -> str:
@@ -109,6 +109,7 @@ class _Display:
 
 
 @cli.command("transcode")
+@storage_options
 @click.argument("sources", nargs=-1, required=True, type=click.Path(path_type=str))
 @click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False, path_type=str),
               help="Output folder: the sources' folder structure is mirrored under it.")
@@ -131,7 +132,7 @@ class _Display:
 @click.pass_context
 def transcode_cmd(ctx: click.Context, sources: tuple[str, ...], out_dir: str, profile: str, sets: tuple[str, ...],
                   jobs, backend: str, address: str | None, overwrite: bool, force_encode: bool, dry_run: bool,
-                  verify: str, verify_vmaf: bool, stall_timeout: float | None, as_json: bool) -> int:
+                  verify: str, verify_vmaf: bool, stall_timeout: float | None, as_json: bool, storage=None) -> int:
     """Transcode files and folders (SOURCES) into OUT as a profile says.
 
     Each output is written under a temporary name and renamed into place only after it is checked. A journal
@@ -153,7 +154,7 @@ def transcode_cmd(ctx: click.Context, sources: tuple[str, ...], out_dir: str, pr
     stop = StopSignals(cancel)
     with stop, display.live():
         report = transcode(list(sources), out_dir, target, opts, on_event=display.event,
-                           on_planned=display.planned, cancel=cancel)
+                           on_planned=display.planned, cancel=cancel, storage=storage)
     if as_json:
         print_json(report.to_dict())
     elif dry_run:

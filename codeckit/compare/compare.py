@@ -70,9 +70,20 @@ def _check(opts: CompareOptions) -> None:
 
 def compare(sources: list[str | os.PathLike], out_dir: str | os.PathLike, options: CompareOptions | None = None, *,
             on_event: Callable[[BatchEvent], None] | None = None,
-            cancel: threading.Event | None = None) -> CompareReport:
+            cancel: threading.Event | None = None, storage=None) -> CompareReport:
     """Encode every source with every configuration at `points` knob values, measure each encode, and write
-    report.json, results.csv and report.html into `out_dir`. A rerun reuses every finished result."""
+    report.json, results.csv and report.html into `out_dir`. A rerun reuses every finished result.
+    Sources and `out_dir` may be object-storage URLs: the run is then staged (codeckit.staged)."""
+    from ..staged import staged_run
+    with staged_run(sources, out_dir, storage) as (local_sources, local_out):
+        report = _compare(local_sources, local_out, options, on_event=on_event, cancel=cancel)
+    if str(local_out) != str(out_dir):
+        report.out_dir = str(out_dir)
+        report.files = {k: str(out_dir).rstrip("/") + "/" + os.path.basename(v) for k, v in report.files.items()}
+    return report
+
+
+def _compare(sources, out_dir, options, *, on_event, cancel) -> CompareReport:
     opts = options or CompareOptions()
     _check(opts)
     started = time.monotonic()

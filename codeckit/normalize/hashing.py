@@ -56,6 +56,10 @@ class HashCache:
                 new[_stat_key(p)] = h
             except OSError:
                 continue
+        self.add_keys(new)
+
+    def add_keys(self, new: dict[str, str]) -> None:
+        """Hashes under keys made elsewhere (an object's URL, size and ETag: codeckit.storage.identity)."""
         self.known.update(new)
         if not (self.path and new):
             return

@@ -7,11 +7,14 @@ on which worker finished first, nor on the engine.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import __version__
 from ..errors import CodeckitError
+from ..storage import is_url, join, name_of, scratch_root, upload_tree
 from .profile import TrainingProfile
 from .writers import FilesWriter, JsonlWriter, ParquetWriter, WebDatasetWriter, parse_size, require_pyarrow
 
@@ -24,22 +27,64 @@ REJECTS = "rejects.jsonl"
 
 @dataclass(frozen=True)
 class OutputSpec:
-    """Where the outputs go and which ones: webdataset shards of at most `shard_bytes`, a Parquet manifest."""
+    """Where the outputs go and which ones: webdataset shards of at most `shard_bytes`, a Parquet manifest.
+    With an object-storage OUT (`url`), the files are written in the local folder `out` first, then uploaded."""
     out: Path
     shards: str | None = None
     shard_bytes: int = 0
     parquet: bool = False
+    url: str | None = None
+    storage: object = None
+
+    @property
+    def location(self) -> Path | str:
+        return self.url or self.out
+
+    def clip(self, rel: str):
+        """A clip of the corpus, as the writers read it (a local Path, or a RemoteClip)."""
+        return RemoteClip(self.storage, join(self.url, rel)) if self.url else self.out / rel
+
+    def present_clips(self):
+        """`present(output_path)`: is that clip there now (one listing of OUT/clips for object storage)?"""
+        if not self.url:
+            return lambda rel: (self.out / rel).is_file()
+        there = set(self.storage.listing(join(self.url, CLIPS_DIR)))
+        return lambda rel: join(self.url, rel) in there
 
     @classmethod
     def check(cls, out_dir: str | os.PathLike, shards: str | None, shard_size: str | int,
-              parquet: bool) -> "OutputSpec":
+              parquet: bool, storage=None) -> "OutputSpec":
         """The spec, or the error a user can act on, before any work is done."""
         if shards not in (None, "webdataset"):
             raise CodeckitError(f"unknown shard format {shards!r}", hint="use --shards webdataset")
         size_limit = parse_size(shard_size)
         if parquet:
             require_pyarrow()
+        if is_url(str(out_dir)):
+            storage.check_output(str(out_dir))
+            local = Path(tempfile.mkdtemp(prefix="outputs-", dir=scratch_root()))
+            return cls(local, shards, size_limit, parquet, str(out_dir).rstrip("/"), storage)
         return cls(Path(out_dir).absolute(), shards, size_limit, parquet)
+
+
+@dataclass(frozen=True)
+class RemoteClip:
+    """A clip in object storage, read by the output writers as they read a local Path."""
+    storage: object
+    url: str
+
+    @property
+    def name(self) -> str:
+        return name_of(self.url)
+
+    def is_file(self) -> bool:
+        return self.storage.exists(self.url)
+
+    def read_bytes(self) -> bytes:
+        return self.storage.read_bytes(self.url)
+
+    def __str__(self) -> str:
+        return self.url
 
 
 @dataclass
@@ -175,7 +220,8 @@ def _input_rejects(summary: Summary, dup_of: dict[Path, Path], unreadable: dict[
 
 
 def _remove_stale_outputs(spec: OutputSpec) -> None:
-    """Outputs of an earlier run that this one does not write would contradict the manifest."""
+    """Outputs of an earlier run that this one does not write would contradict the manifest (for an
+    object-storage OUT, `_publish` removes them)."""
     if not spec.parquet and (spec.out / MANIFEST_PARQUET).is_file():
         (spec.out / MANIFEST_PARQUET).unlink()
     if spec.shards != "webdataset":
@@ -193,12 +239,12 @@ def _write_manifest(summary: Summary, records: list[dict], spec: OutputSpec) -> 
         writers.append(WebDatasetWriter(out / SHARDS_DIR, spec.shard_bytes))
     for rec in records:
         for w in writers:
-            w.write(rec, out / rec["output_path"])
+            w.write(rec, spec.clip(rec["output_path"]))
     produced = {w.name: w.close() for w in writers}
     summary.manifest = produced["jsonl"][0]
     summary.manifest_parquet = produced["parquet"][0] if spec.parquet else None
     summary.shards = produced.get("webdataset", [])
-    summary.clips_dir = out / CLIPS_DIR
+    summary.clips_dir = out / CLIPS_DIR if not spec.url else spec.url
     summary.clips_out = len(records)
     summary.remuxed_clips = sum(1 for r in records if r["remuxed"])
     summary.output_bytes = sum(r["bytes"] for r in records)
@@ -223,3 +269,23 @@ def write_outputs(summary: Summary, spec: OutputSpec, results: dict[Path, dict],
     rejects.sort(key=lambda r: (r["source_path"], r["reason"]))
     _write_manifest(summary, records, spec)
     _write_rejects(summary, rejects, spec.out)
+    if spec.url:
+        _publish(summary, spec)
+
+
+def _publish(summary: Summary, spec: OutputSpec) -> None:
+    """An object-storage OUT: upload what was written locally (each object whole), drop the shards and the
+    Parquet manifest of an earlier run that this one did not write, and name the objects in the summary."""
+    written = set(upload_tree(spec.storage, spec.out, spec.url))
+    for url in spec.storage.listing(join(spec.url, SHARDS_DIR)):
+        if url not in written:
+            spec.storage.remove(url)
+    if not spec.parquet:
+        spec.storage.remove(join(spec.url, MANIFEST_PARQUET))
+    shutil.rmtree(spec.out, ignore_errors=True)
+
+    def where(p):
+        return join(spec.url, Path(p).relative_to(spec.out).as_posix()) if p else None
+    summary.manifest, summary.manifest_parquet = where(summary.manifest), where(summary.manifest_parquet)
+    summary.rejects, summary.clips_dir = where(summary.rejects), join(spec.url, CLIPS_DIR)
+    summary.shards = [where(p) for p in summary.shards]

@@ -16,9 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
-from ..batch import BatchItem, Journal, run_batch
+from ..batch import BatchItem, JournalView, run_batch
+from ..object_journal import open_journal
 from ..errors import CodeckitError
 from ..sources import SourceWalk, remove_stale_temps, walk_sources
+from ..storage import Storage, is_url, object_hash
 from .hashing import HashCache, content_hash, group_duplicates
 from .outputs import CLIPS_DIR, OutputSpec, Summary, write_outputs
 from .profile import DEFAULT_PROFILE, load_training_profile
@@ -34,21 +36,26 @@ STATE_DIR = ".codeckit"
 DEFAULT_THREADS = 2
 
 
-def collect_sources(sources: Iterable[str | os.PathLike], exclude: Path | None = None) -> SourceWalk:
+def collect_sources(sources: Iterable[str | os.PathLike], exclude: Path | str | None = None,
+                    storage: Storage | None = None) -> SourceWalk:
     """Files given, and video files under folders given (see `walk_sources`), links resolved, each file once,
-    sorted; sidecars named directly and OUT are left out."""
-    named = [s for s in sources if Path(s).suffix.lower() not in SIDECAR_SUFFIXES or Path(s).is_dir()]
-    walk = walk_sources(named, exclude=[exclude] if exclude else ())
-    real = {s.real: s for s in walk.sources}
+    sorted; sidecars named directly and OUT are left out. An object's URL stands for its path."""
+    named = [s for s in sources if is_url(s) or Path(s).suffix.lower() not in SIDECAR_SUFFIXES or Path(s).is_dir()]
+    walk = walk_sources(named, exclude=[exclude] if exclude else (), storage=storage)
+    real = {(s.url or s.real): s for s in walk.sources}
     walk.sources = [real[p] for p in sorted(real, key=str)]
     return walk
 
 
-def _hash_all(paths: list[Path], cache: HashCache) -> tuple[dict[Path, str], dict[Path, str]]:
+def _hash_all(paths: list[Path | str], cache: HashCache, objects: dict[str, str] | None = None,
+              storage: Storage | None = None) -> tuple[dict, dict]:
+    """Content hashes; an object (a URL, its identity in `objects`) is read by streaming, and cached under
+    its URL, size and ETag."""
     hashes, errors = {}, {}
     todo = []
+    objects = objects or {}
     for p in paths:
-        h = cache.lookup(p)
+        h = cache.known.get(f"{p}|{objects[p]}") if p in objects else cache.lookup(p)
         if h:
             hashes[p] = h
         else:
@@ -56,9 +63,11 @@ def _hash_all(paths: list[Path], cache: HashCache) -> tuple[dict[Path, str], dic
 
     def one(p):
         try:
-            return p, content_hash(p), None
+            return p, (object_hash(storage, p) if p in objects else content_hash(p)), None
         except OSError as exc:
             return p, None, exc.strerror or str(exc)
+        except Exception as exc:  # StorageError: this object fails, the batch goes on
+            return p, None, str(exc)
     with ThreadPoolExecutor(max_workers=4) as pool:  # hashlib releases the GIL: threads read in parallel
         new = {}
         for p, h, err in pool.map(one, todo):
@@ -66,7 +75,8 @@ def _hash_all(paths: list[Path], cache: HashCache) -> tuple[dict[Path, str], dic
                 new[p] = hashes[p] = h
             else:
                 errors[p] = err
-    cache.add(new)
+    cache.add({p: h for p, h in new.items() if p not in objects})
+    cache.add_keys({f"{p}|{objects[p]}": h for p, h in new.items() if p in objects})
     return hashes, errors
 
 
@@ -83,24 +93,44 @@ class Inputs:
     non_video: int                    # files a folder walk passed over for their extension
 
 
-def _find_inputs(sources: Iterable[str | os.PathLike], out: Path, state: Path) -> Inputs:
-    walk = collect_sources(sources, exclude=out)
-    paths = [s.real for s in walk.sources]
-    hashes, unreadable = _hash_all(paths, HashCache(state / "hashes.jsonl"))
-    unreadable.update({Path(e.path): e.message for e in walk.errors})
-    first, dup_of = group_duplicates(hashes, prefer=lambda p: find_sidecar(p) is not None)
-    return Inputs(paths + [Path(e.path) for e in walk.errors], first, dup_of, unreadable, walk.skipped_by_extension)
+def _find_inputs(sources: Iterable[str | os.PathLike], out: Path | str, state: Path,
+                 storage: Storage | None = None) -> Inputs:
+    walk = collect_sources(sources, exclude=out, storage=storage)
+    paths = [s.url or s.real for s in walk.sources]
+    objects = {s.url: s.identity for s in walk.sources if s.url}
+    hashes, unreadable = _hash_all(paths, HashCache(state / "hashes.jsonl"), objects, storage)
+    unreadable.update({_as_source(e.path): e.message for e in walk.errors})
+    first, dup_of = group_duplicates(hashes, prefer=lambda p: not is_url(p) and find_sidecar(p) is not None)
+    return Inputs(paths + [_as_source(e.path) for e in walk.errors], first, dup_of, unreadable,
+                  walk.skipped_by_extension)
+
+
+def _as_source(path) -> Path | str:
+    return path if is_url(path) else Path(path)
+
+
+def _state_folder(out: Path | str) -> Path:
+    """Where the run keeps its hash cache: in OUT, or for an object-storage OUT a local cache folder (it only
+    saves reading sources again, so losing it costs time, not results)."""
+    if not is_url(out):
+        return Path(out) / STATE_DIR
+    import hashlib
+    import tempfile
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path(tempfile.gettempdir()))
+    return base / "codeckit-state" / hashlib.sha1(str(out).encode()).hexdigest()[:16]
 
 
 def normalize(sources: Iterable[str | os.PathLike], out_dir: str | os.PathLike, profile: str = DEFAULT_PROFILE, *,
               sets: Iterable[str] = (), clips: dict | None = None, shards: str | None = None,
               shard_size: str | int = "1GB", parquet: bool = False, backend: str = "local",
               address: str | None = None, jobs: int | None = None, threads: int | None = None,
-              force_encode: bool = False, on_event: Event | None = None) -> Summary:
+              force_encode: bool = False, on_event: Event | None = None,
+              storage: Storage | None = None) -> Summary:
     """Normalize `sources` (files and folders) into OUT: clips, manifest, rejects list, optional shards.
 
     Returns the Summary; a source that fails or is rejected never stops the batch. Rerunning with the
-    same arguments skips every source the journal records as finished.
+    same arguments skips every source the journal records as finished. Sources and OUT may be object-storage
+    URLs (s3://...; `storage` says how to reach them): workers then stage and upload (normalize/remote.py).
     """
     from ..codecs import probe_capabilities
     from ..ffmpeg import build_info
@@ -109,61 +139,76 @@ def normalize(sources: Iterable[str | os.PathLike], out_dir: str | os.PathLike, 
     from .cuts import require_detector
 
     started = time.monotonic()
+    remote = is_url(str(out_dir)) or any(is_url(str(s)) for s in sources)
+    storage = (storage or Storage()) if remote else None
     prof = load_training_profile(profile, sets, clips)
     if prof.clips.mode == "scenes":
         require_detector(prof.clips.detector)  # before any work, not once per source in the workers
-    spec = OutputSpec.check(out_dir, shards, shard_size, parquet)
-    out = spec.out
-    state = out / STATE_DIR
+    spec = OutputSpec.check(out_dir, shards, shard_size, parquet, storage=storage)
+    out = spec.location
+    state = _state_folder(out)
     try:
         state.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise CodeckitError(f"cannot write to the output folder: {exc.strerror}", path=out) from exc
     emit = on_event or (lambda kind, data: None)
 
-    inputs = _find_inputs(sources, out, state)
+    inputs = _find_inputs(sources, out, state, storage)
     build = build_info()
     make_task = functools.partial(Task, profile=prof, out_dir=str(out), capabilities=probe_capabilities(),
-                                  threads=threads or DEFAULT_THREADS, force_encode=force_encode)
+                                  threads=threads or DEFAULT_THREADS, force_encode=force_encode, storage=storage)
     summary = Summary(out_dir=out, profile=prof.name, engine=backend, files_in=len(inputs.paths),
                       unique_sources=len(inputs.first), duplicates=len(inputs.dup_of), non_video=inputs.non_video)
 
-    with Journal.in_folder(out) as journal:  # locked: one run per output folder
+    with open_journal(out, storage) as journal:  # locked: one run per output folder or prefix
         journal.remove_leftovers()
-        remove_stale_temps(out / CLIPS_DIR)  # clips of a killed run: the journal's lock says no run writes here
+        if not remote:
+            remove_stale_temps(out / CLIPS_DIR)  # clips of a killed run: the journal's lock says no run writes
+        present = spec.present_clips()
         fp = prof.fingerprint()
         keys = {src: f"{h}:{fp}:{PIPELINE_VERSION}:{PLAN_VERSION}"
                 for h, src in sorted(inputs.first.items(), key=lambda kv: str(kv[1]))}
-        items = _queue(inputs.first, keys, journal, out, summary, make_task)
+        items = _queue(inputs.first, keys, journal, present, summary, make_task, jobs or engine_jobs())
         emit("start", {"files": len(inputs.paths), "todo": len(items), "skipped": summary.skipped})
         with engine(backend, address, jobs) as eng:
             summary.engine = eng.describe()
             emit("engine", {"engine": summary.engine})
             _run(eng, items, journal, summary, emit)
         summary.unfinished = sum(1 for it in items if journal.state(it.key) != "done")
-        write_outputs(summary, spec, _finished_results(journal, keys, out), inputs.dup_of, inputs.unreadable,
+        present = spec.present_clips()
+        write_outputs(summary, spec, _finished_results(journal, keys, present), inputs.dup_of, inputs.unreadable,
                       prof, build.version)
     summary.wall_s = time.monotonic() - started
     emit("end", summary.to_dict())
     return summary
 
 
-def _queue(first: dict[str, Path], keys: dict[Path, str], journal: Journal, out: Path, summary: Summary,
-           make_task: Callable[..., Task]) -> list[BatchItem]:
-    """A batch item per source the journal does not record as finished (`summary.skipped` counts the others)."""
+def engine_jobs() -> int:
+    from ..cluster import default_jobs
+    return default_jobs()
+
+
+def _queue(first: dict, keys: dict, journal: JournalView, present, summary: Summary,
+           make_task: Callable[..., Task], jobs: int = 1) -> list[BatchItem]:
+    """A batch item per source the journal does not record as finished (`summary.skipped` counts the others).
+    An object source also names the source `jobs` places later, for its worker to download meanwhile."""
     items = []
     for h, src in sorted(first.items(), key=lambda kv: str(kv[1])):
         key = keys[src]
-        if _finished(journal, key, out):
+        if _finished(journal, key, present):
             summary.skipped += 1
             continue
         task = make_task(source=str(src), content_hash=h, key=key)
-        items.append(BatchItem(key=key, label=str(src), payload=task, weight=max(1, src.stat().st_size),
+        weight = 1 if is_url(src) else max(1, src.stat().st_size)
+        items.append(BatchItem(key=key, label=str(src), payload=task, weight=weight,
                                info={"source": str(src), "sha256": h}))
+    for n, item in enumerate(items):
+        if item.payload.storage is not None and n + jobs < len(items):
+            item.payload.prefetch = (items[n + jobs].payload.source,)
     return items
 
 
-def _run(eng, items: list[BatchItem], journal: Journal, summary: Summary, emit: Event) -> None:
+def _run(eng, items: list[BatchItem], journal: JournalView, summary: Summary, emit: Event) -> None:
     """The items on the engine's executor; a stop (Ctrl-C, a lost worker or cluster) is noted in the summary,
     not raised: what finished is journaled, and its outputs are still written."""
     def on_batch_event(ev) -> None:
@@ -189,25 +234,25 @@ def _run(eng, items: list[BatchItem], journal: Journal, summary: Summary, emit: 
         summary.interrupted = f"{type(exc).__name__}: {exc}".strip()
 
 
-def _finished_results(journal: Journal, keys: dict[Path, str], out: Path) -> dict[Path, dict]:
+def _finished_results(journal: JournalView, keys: dict, present) -> dict:
     """Each finished source's journal entry, by source path: not the unfinished ones, nor an accepted one
     whose clip went missing (the next run does them)."""
     results = {}
     for src, key in keys.items():
         e = _result(journal, key)
-        if e is not None and (e["status"] != "done" or _finished(journal, key, out)):
+        if e is not None and (e["status"] != "done" or _finished(journal, key, present)):
             results[src] = e
     return results
 
 
-def _result(journal: Journal, key: str) -> dict | None:
+def _result(journal: JournalView, key: str) -> dict | None:
     rec = journal.last(key)
     return rec.get("result") if rec and rec.get("state") == "done" else None
 
 
-def _finished(journal: Journal, key: str, out: Path) -> bool:
-    """Accepted with every clip still on disk, or rejected; a source that failed is tried again."""
+def _finished(journal: JournalView, key: str, present: Callable[[str], bool]) -> bool:
+    """Accepted with every clip still there (`present(output_path)`), or rejected; a failed source is retried."""
     res = _result(journal, key)
     if not res or res.get("status") not in ("done", "rejected"):
         return False
-    return all((out / rec["output_path"]).is_file() for rec in res.get("records", []))
+    return all(present(rec["output_path"]) for rec in res.get("records", []))

@@ -31,6 +31,8 @@ class Task:
     capabilities: dict | None = None
     threads: int | None = None
     force_encode: bool = False
+    storage: object = None              # codeckit.storage.Storage when the source or OUT is a URL
+    prefetch: tuple[str, ...] = ()      # sources this worker will likely get next (staged meanwhile)
 
 
 class ReadInfo(Step):
@@ -70,8 +72,9 @@ class EncodeClips(Step):
     """Every clip of the item: plan, encode (or stream-copy), verify, rename into place, record."""
     name = "encode"
 
-    def __init__(self, task: Task):
+    def __init__(self, task: Task, publish=None):
         self.task = task
+        self.publish = publish      # called with each clip's relative path once it is in place (uploads)
 
     def __call__(self, item):
         t = self.task
@@ -83,6 +86,8 @@ class EncodeClips(Step):
             job = clip_job(item.info, item.scan, t.profile.target, clip, whole, out_dir / rel,
                            capabilities=t.capabilities, threads=t.threads, force_encode=t.force_encode)
             out = encode_clip(job)
+            if self.publish is not None:
+                self.publish(rel.as_posix())
             item.records.append(_clip_record(item, clip, cid, rel, t.profile, job.remux, out,
                                              _portable_args(out.args, item.source, out_dir / rel)))
         return item
@@ -118,25 +123,29 @@ def _portable_args(args: list[str], source: Path, output: Path) -> list[str]:
     return [names.get(a, a) for a in args]
 
 
-def build_steps(task: Task) -> list[Step]:
+def build_steps(task: Task, publish=None) -> list[Step]:
     prof = task.profile
     return [ReadInfo(), ScanFrames(prof.clips, prof.filters.black_luma),
             *build_filters(prof.filters, reject_hdr=prof.target.video.hdr == "reject"),
-            CutClips(prof.clips, prof.fps), Annotate(), EncodeClips(task)]
+            CutClips(prof.clips, prof.fps), Annotate(), EncodeClips(task, publish)]
 
 
 def _cpu(usage) -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def process_source(task: Task, ctx=None) -> dict:
+def process_source(task: Task, ctx=None, *, publish=None) -> dict:
     """Run one source through the steps; return its result (never raises for a bad source). `ctx` is the
-    batch's ItemContext (unused: progress reaches the parent only per item)."""
+    batch's ItemContext (unused: progress reaches the parent only per item). A task with `storage` is staged
+    and uploaded around the steps (codeckit.normalize.remote); `publish(rel)` hears of each clip written."""
+    if task.storage is not None:
+        from .remote import process_remote
+        return process_remote(task, ctx)
     start = time.monotonic()
     self0 = resource.getrusage(resource.RUSAGE_SELF)
     item = Item(source=Path(task.source), content_hash=task.content_hash)
     entry: dict = {"key": task.key, "source": task.source, "source_sha256": task.content_hash,
-                   **_run_steps_of(task, item)}
+                   **_run_steps_of(task, item, publish)}
     ffmpeg_cpu = sum(rec.pop("_cpu_s", 0.0) for rec in item.records)
     self1 = resource.getrusage(resource.RUSAGE_SELF)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -151,11 +160,11 @@ def process_source(task: Task, ctx=None) -> dict:
     return entry
 
 
-def _run_steps_of(task: Task, item: Item) -> dict:
+def _run_steps_of(task: Task, item: Item, publish=None) -> dict:
     """The source's status: done, rejected (with the rule) or failed (with the error); only a done source
     keeps its records."""
     try:
-        run_steps(build_steps(task), item)
+        run_steps(build_steps(task, publish), item)
         return {"status": "done"}
     except Rejected as r:
         item.records = []

@@ -181,8 +181,21 @@ def remove_stale_packages(out: Path) -> list[str]:
 
 def package(sources: list[str | os.PathLike], out_dir: str | os.PathLike, options: PackageOptions | None = None,
             *, on_event: Callable[[BatchEvent], None] | None = None,
-            cancel: threading.Event | None = None) -> PackageReport:
-    """Package every source into out_dir/<name>; see the module's docstring."""
+            cancel: threading.Event | None = None, storage=None) -> PackageReport:
+    """Package every source into out_dir/<name>; see the module's docstring. Sources and `out_dir` may be
+    object-storage URLs: the run is then staged (codeckit.staged)."""
+    from ..staged import staged_run
+    with staged_run(sources, out_dir, storage) as (local_sources, local_out):
+        report = _package(local_sources, local_out, options, on_event=on_event, cancel=cancel)
+    if str(local_out) != str(out_dir):
+        report.out_dir = str(out_dir)
+        for item in report.items:   # where each package is now: under the output URL
+            if item.output and item.output.startswith(str(local_out)):
+                item.output = str(out_dir).rstrip("/") + item.output[len(str(local_out)):]
+    return report
+
+
+def _package(sources, out_dir, options, *, on_event, cancel) -> PackageReport:
     opts = options or PackageOptions()
     packager_exe()      # say which extra to install before any encode
     ladder = None if opts.ladder == "per-title" else load_ladder(opts.ladder).for_codec(opts.codec)

