@@ -152,8 +152,9 @@ def cut_args(info, scan, clip: ClipSpan, fps: Fraction) -> tuple[list[str], list
     if seek < 1e-6:
         pre, seek = round(start * rate), 0.0
     head = ["-ss", f"{seek:.6f}"] if seek else []
-    return [*head, "-t", f"{start + dur - seek:.6f}"], ["-ss", f"{pre / rate:.6f}", "-frames:v", str(frames)], \
-        frames
+    # the output trim half a frame before the clip's first frame: no rounding of 6 decimals can drop it
+    trim = ["-ss", f"{(pre - 0.5) / rate:.6f}"]
+    return [*head, "-t", f"{start + dur - seek:.6f}"], [*trim, "-frames:v", str(frames)], frames
 
 
 def encode_clip(job) -> ClipOutput:
