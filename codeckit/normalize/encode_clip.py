@@ -9,6 +9,7 @@ stream-copied here (the fast path).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, fields, replace
 from fractions import Fraction
 from pathlib import Path
@@ -103,11 +104,57 @@ def clip_job(info, scan, target, clip: ClipSpan, whole: bool, output: Path, *, c
         job.target = target
     else:
         job = plan(info, target, output, capabilities=capabilities, threads=threads, force_encode=True)
-    frames = round(clip.duration_s * float(fps)) if fps else None
-    clip_input = [] if whole else ["-ss", f"{clip.start_s:.6f}", "-t", f"{clip.duration_s:.6f}"]
-    clip_video = ["-frames:v", str(frames)] if frames and not job.remux else []
+    if whole or job.remux or not fps:
+        frames = round(clip.duration_s * float(fps)) if fps else None
+        clip_input = [] if whole else ["-ss", f"{clip.start_s:.6f}", "-t", f"{clip.duration_s:.6f}"]
+        clip_video = ["-frames:v", str(frames)] if frames and not job.remux else []
+    else:
+        clip_input, clip_video, frames = cut_args(info, scan, clip, fps)
     expect = replace(job.expect, duration_s=clip.duration_s, frames=frames, frames_exact=not job.remux)
     return ClipJob.of(job, clip_input, clip_video, expect, clip.duration_s)
+
+
+#: Demuxers whose seek is not exact (no index: a byte search that lands on any packet before the time, so
+#: decoding starts at the next keyframe, possibly after the clip's start). Measured: `-ss 4` on the bench's
+#: interlaced MPEG-2 TS (keyframes at 3.60 and 4.08 s) starts at 4.08: 46 frames, not 48.
+INEXACT_SEEK = frozenset({"mpegts", "mpeg", "mpegvideo", "h264", "hevc", "m4v", "mjpeg", "dv"})
+#: Before a keyframe in such a file, seek this far back: its packet's DTS is earlier than its PTS by the
+#: reordering delay (a few frames).
+INEXACT_SEEK_MARGIN_S = 0.5
+
+
+def cut_args(info, scan, clip: ClipSpan, fps: Fraction) -> tuple[list[str], list[str], int]:
+    """(input options, output options, frames) that encode exactly the frames the whole source's encode
+    would hold between the clip's start and end, and the count of them the source really holds.
+
+    Plain `-ss START` loses a frame in two cases, so the input is then sought earlier (pre-roll) and the
+    output trimmed with `-ss` at a whole number of output frames (the fps filter's grid stays the clip's):
+    the container's seek is not exact (INEXACT_SEEK), or no source frame lies within half an output frame
+    of the start (the fps filter anchors its grid on the first frame it sees, rounded: `-ss 5.291667` on a
+    25 fps source starts its 24 fps grid one frame late). A clip that runs to the source's end holds what
+    the source covers, which can be one frame fewer than its length (measured: 64, not 65)."""
+    start, dur, rate = clip.start_s, clip.duration_s, float(fps)
+    want = round(dur * rate)
+    before = [t for t in scan.frame_times if t <= start + 1e-6]
+    after = next((t for t in scan.frame_times if t >= start - 1e-6), None)
+    seek_to = None
+    if start > 1e-6 and info.container.split(",")[0] in INEXACT_SEEK:
+        keys = [k for k in scan.keyframe_times if k <= start + 1e-6]
+        seek_to = (keys[-1] if keys else 0.0) - INEXACT_SEEK_MARGIN_S
+    elif start > 1e-6 and after is not None and after - start >= 0.5 / rate and before:
+        seek_to = before[-1]
+    end = scan.end_s or start + dur
+    frames = max(0, min(want, math.floor((end - start) * rate + 0.5 + 1e-6)))
+    if seek_to is None:
+        return ["-ss", f"{start:.6f}", "-t", f"{dur:.6f}"], ["-frames:v", str(frames)], frames
+    pre = max(1, math.ceil((start - seek_to) * rate - 1e-6))
+    seek = start - pre / rate
+    if seek < 1e-6:
+        pre, seek = round(start * rate), 0.0
+    head = ["-ss", f"{seek:.6f}"] if seek else []
+    # the output trim half a frame before the clip's first frame: no rounding of 6 decimals can drop it
+    trim = ["-ss", f"{(pre - 0.5) / rate:.6f}"]
+    return [*head, "-t", f"{start + dur - seek:.6f}"], [*trim, "-frames:v", str(frames)], frames
 
 
 def encode_clip(job) -> ClipOutput:

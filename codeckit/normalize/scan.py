@@ -7,9 +7,10 @@ frames dropped too 1.6, with every B-frame dropped 1.0, decoding keyframes only 
 samples for the black and static filters are the keyframes, read in the same demux pass that counts
 packets, bytes and keyframe positions; only a source with too few keyframes (fewer than 8, and more than
 2.5 s apart) is decoded further, with the loop filter skipped and B-frames dropped. Cutting at scene
-changes needs every frame, and decodes them all (loop filter skipped: small grey frames do not need it);
-those same frames feed the scene detector (`cuts.py`, PySceneDetect's ContentDetector by default) and the
-search for gradual transitions, so a source is decoded once for its samples and its cuts.
+changes needs every frame, and decodes them all in that same demux pass (loop filter skipped: small grey
+frames do not need it; one decoder thread: a worker per core already fills the machine); those same frames
+feed the scene detector (`cuts.py`, PySceneDetect's AdaptiveDetector by default) and the search for gradual
+transitions, so a source is demuxed and decoded once for its samples and its cuts.
 """
 from __future__ import annotations
 
@@ -102,65 +103,100 @@ def scan(path: str | Path, *, scenes: bool = False, scene_threshold: float = 0.1
          min_samples: int = MIN_SAMPLES, rules=None, black_luma: float | None = 24.0) -> FrameScan:
     """Demux the first video stream once, decoding keyframes only; decode more only when needed.
 
-    `scenes`: decode every frame and find the cuts and gradual transitions, by the detector and thresholds
-    of `rules` (a ClipRules; by default its defaults, with `scene_threshold` for the luma detector)."""
-    import av
+    `scenes`: decode every frame in that same pass and find the cuts and gradual transitions, by the
+    detector and thresholds of `rules` (a ClipRules; by default its defaults, with `scene_threshold` for
+    the luma detector)."""
     import resource
 
     path = Path(path)
     r0 = resource.getrusage(resource.RUSAGE_SELF)
     out = FrameScan()
     container = _open(path)
+    detector = None
     try:
         if not container.streams.video:
             raise ProbeError("no video stream", path=path)
         s = container.streams.video[0]
-        tb = float(s.time_base)
         out.start_s = container.start_time / 1e6 if container.start_time is not None else 0.0
         declared = container.duration / 1e6 if container.duration else None
         if s.duration and s.time_base:
             declared = float(s.duration * s.time_base)
         out.declared_s = declared
         fps = float(s.average_rate or s.guessed_rate or 25)
-        s.thread_type = "AUTO"
-        s.codec_context.skip_frame = "NONKEY"
-        times, keys, thumbs, thumb_times = [], [], [], []
-        end = 0.0
-        try:
-            for packet in container.demux(s):
-                if packet.size == 0:
-                    frames = _decode(packet, out)
-                else:
-                    out.packets += 1
-                    out.video_bytes += packet.size
-                    if packet.pts is not None:
-                        t = packet.pts * tb - out.start_s
-                        times.append(t)
-                        end = max(end, t + (packet.duration or 0) * tb)
-                        if packet.is_keyframe:
-                            keys.append(t)
-                    frames = _decode(packet, out)
-                for f in frames:
-                    thumbs.append(_thumb(f))
-                    thumb_times.append((f.time or 0.0) - out.start_s)
-        except av.error.FFmpegError as exc:
-            out.demux_error = str(exc.strerror or exc)
-        times.sort()
-        out.frame_times, out.keyframe_times = times, sorted(keys)
-        out.end_s = end
-        out.sample_times, out.thumbs = thumb_times, _stack(thumbs)
+        _one_thread(s)
+        if scenes:
+            detector = _detector(rules, scene_threshold, fps)
+            _no_loop_filter(s)
+        else:
+            s.codec_context.skip_frame = "NONKEY"
+        _first_pass(container, s, out, detector)
     finally:
         container.close()
 
-    wanted = min(MAX_SAMPLES, max(min_samples, int(out.end_s * SAMPLES_PER_S)))
-    if scenes or not _enough_keyframes(out, min_samples):
-        detector = _detector(rules, scene_threshold, fps) if scenes else None
-        _decode_more(path, out, every_frame=scenes, wanted=wanted, detector=detector)
-        if scenes:
-            _place_cuts(out, detector.finish(), fps, rules, black_luma)
+    if scenes:
+        _place_cuts(out, detector.finish(), fps, rules, black_luma)
+    elif not _enough_keyframes(out, min_samples):
+        wanted = min(MAX_SAMPLES, max(min_samples, int(out.end_s * SAMPLES_PER_S)))
+        _decode_more(path, out, wanted=wanted)
     r1 = resource.getrusage(resource.RUSAGE_SELF)
     out.decode_cpu_s = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
     return out
+
+
+def _one_thread(stream) -> None:
+    """Decode in one thread: normalize runs one source per core, so a decoder's own threads only add
+    overhead (measured on the bench's 8 s 1080p25 H.264, every frame: 1.19 CPU-s with frame threads,
+    1.08 with one; keyframes only: 0.17 and 0.1)."""
+    stream.codec_context.thread_count = 1
+
+
+def _no_loop_filter(stream) -> None:
+    try:  # small grey frames do not need the deblocking
+        stream.codec_context.options = {"skip_loop_filter": "all"}
+    except Exception:
+        pass
+
+
+def _first_pass(container, s, out: FrameScan, detector) -> None:
+    """Demux every packet (count, bytes, timestamps, keyframes); decode keyframes only, or every frame for
+    the scene detector (`detector` not None)."""
+    import av
+    tb = float(s.time_base)
+    times, keys, thumbs, thumb_times = [], [], [], []
+    end = 0.0
+    try:
+        for packet in container.demux(s):
+            if packet.size == 0:
+                frames = _decode(packet, out)
+            else:
+                out.packets += 1
+                out.video_bytes += packet.size
+                if packet.pts is not None:
+                    t = packet.pts * tb - out.start_s
+                    times.append(t)
+                    end = max(end, t + (packet.duration or 0) * tb)
+                    if packet.is_keyframe:
+                        keys.append(t)
+                # without the detector only keyframes reach the decoder: skip_frame alone still parses every
+                # packet, and VP9's decoder ignores it (measured: 0.36 CPU-s for the 5 keyframes of the
+                # bench's 8 s 1080p H.264, 0.22 for its VP9 clip, which it decoded whole)
+                frames = _decode(packet, out) if packet.is_keyframe or detector is not None else []
+            for f in frames:
+                if detector is not None:
+                    detector.push(len(thumbs), _small_bgr(f))
+                thumbs.append(_thumb(f))
+                thumb_times.append((f.time or 0.0) - out.start_s)
+    except av.error.FFmpegError as exc:
+        out.demux_error = str(exc.strerror or exc)
+    times.sort()
+    out.frame_times, out.keyframe_times = times, sorted(keys)
+    out.end_s = end
+    order = np.argsort(thumb_times, kind="stable") if detector is None and thumb_times else None
+    if order is not None:
+        thumb_times, thumbs = [thumb_times[i] for i in order], [thumbs[i] for i in order]
+    out.sample_times, out.thumbs = thumb_times, _stack(thumbs)
+    if detector is not None:
+        out.sample_mode = "decode-all"
 
 
 def _enough_keyframes(out: FrameScan, min_samples: int) -> bool:
@@ -187,32 +223,25 @@ def _stack(thumbs: list[np.ndarray]) -> np.ndarray:
     return np.stack(thumbs)
 
 
-def _decode_more(path: Path, out: FrameScan, *, every_frame: bool, wanted: int, detector=None) -> None:
-    """Decode beyond keyframes: every frame (scenes), or B-frames dropped and about `wanted` frames kept,
-    evenly spaced in time."""
+def _decode_more(path: Path, out: FrameScan, *, wanted: int) -> None:
+    """Decode beyond keyframes, B-frames dropped, and keep about `wanted` frames evenly spaced in time."""
     import av
 
     container = _open(path)
     thumbs, times = [], []
-    step = 0.0 if every_frame or not out.end_s else out.end_s / wanted
+    step = out.end_s / wanted if out.end_s else 0.0
     next_t = 0.0
     try:
         s = container.streams.video[0]
-        s.thread_type = "AUTO"
-        if not every_frame:
-            # no B-frames at all: in the streams x264 and most encoders write, no P-frame refers to one
-            s.codec_context.skip_frame = "BIDIR"
-        try:
-            s.codec_context.options = {"skip_loop_filter": "all"}
-        except Exception:
-            pass
+        _one_thread(s)
+        # no B-frames at all: in the streams x264 and most encoders write, no P-frame refers to one
+        s.codec_context.skip_frame = "BIDIR"
+        _no_loop_filter(s)
         try:
             for packet in container.demux(s):
                 for f in _decode(packet, out):
                     t = (f.time or 0.0) - out.start_s
                     if t + 1e-6 >= next_t:
-                        if detector is not None:
-                            detector.push(len(thumbs), _small_bgr(f))
                         thumbs.append(_thumb(f))
                         times.append(t)
                         next_t = t + step
@@ -223,7 +252,7 @@ def _decode_more(path: Path, out: FrameScan, *, every_frame: bool, wanted: int, 
     order = np.argsort(times, kind="stable") if times else []
     out.sample_times = [times[i] for i in order]
     out.thumbs = _stack([thumbs[i] for i in order])
-    out.sample_mode = "decode-all" if every_frame else "decode-sparse"
+    out.sample_mode = "decode-sparse"
 
 
 def _detector(rules, luma_threshold: float, fps: float):
