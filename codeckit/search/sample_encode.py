@@ -90,7 +90,8 @@ class Prober:
 
     def __init__(self, src: Path, info: MediaInfo, recipe: EncodeRecipe, grid: KnobGrid, ffmpeg_version: str,
                  *, samples: int | None, sample_duration_s: float | None, model: str, subsample: int | None,
-                 cache: bool | str | Path, on_probe: Callable[[Probe], None] | None):
+                 cache: bool | str | Path, on_probe: Callable[[Probe], None] | None,
+                 score_size: tuple[int, int] | None = None):
         v = info.video[0]
         self.src, self.info, self.v, self.recipe, self.grid = src, info, v, recipe, grid
         self.ffmpeg_version, self.on_probe = ffmpeg_version, on_probe
@@ -101,7 +102,8 @@ class Prober:
         if subsample is None:
             subsample = SAMPLE_SUBSAMPLE if (not self.full and v.height >= SUBSAMPLE_FROM_HEIGHT) else 1
         self.model_name = model_for_size(v.width, v.height).name if model == "auto" else model
-        self.qs = QualitySettings(model=self.model_name, subsample=subsample)
+        # score_size: every sample scored at this display size (a ladder's top rung), both sides scaled to it
+        self.qs = QualitySettings(model=self.model_name, subsample=subsample, size=score_size)
         self.store = SampleCache(None if cache is True else (cache if cache else None), enabled=bool(cache))
         self.src_id = source_identity(src, info.duration_s)
         self.fps = v.avg_fps or v.nominal_fps or 25.0
