@@ -5,7 +5,9 @@ resolution and knob value that give the most VMAF at each rung's bitrate: the co
 Every sample encode is scored at the top candidate's display size (each rendition upscaled to the ladder's top
 rung, as a viewer sees it and as Netflix scores it; a source larger than the top rung is scaled down to it).
 Each size gets a few probes (QUALITIES) and a monotone curve in the knob through them (log bitrate and VMAF,
-PCHIP as in the search), so the rungs fall between the probed values instead of on a coarse grid.
+PCHIP as in the search), so the rungs fall between the probed values instead of on a coarse grid. The probes
+encode one speed step faster than the package (a proxy), and the middle size probed at the package's own speed
+moves every curve onto it; the samples' decoded windows are shared by every size.
 The rungs sit at bitrates spaced evenly (in log rate) over the range the static ladder would span on this
 source, so a per-title ladder and the static one are compared over the same rates with as many rungs.
 """
