@@ -126,7 +126,8 @@ def pick_at_rates(curves: list[SizeCurve], lo: float, hi: float, count: int, *, 
                 kept[-1] = p              # the top of the range wins over a rung too close below it
             continue
         kept.append(p)
-    return kept
+    # rates falling between sizes' reaches (no curve there): at least the best top point
+    return kept or [max((c.at(c.u_hi) for c in curves), key=lambda p: p.vmaf)]
 
 
 def _geometric(lo: float, hi: float, n: int) -> list[float]:
