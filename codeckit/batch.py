@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from .errors import CodeckitError, ConfigError, JournalBusy
+from .owner import OwnerGone
 
 STATES = ("started", "done", "failed", "skipped", "interrupted")
 FINISHED = ("done", "skipped")
@@ -98,8 +99,11 @@ class ItemContext:
         self._emit = emit
         self.cancel_event = cancel
 
-    def __getstate__(self):  # a context sent to another process keeps nothing that cannot travel
-        return {"item": None, "_emit": None, "cancel_event": None}
+    def __getstate__(self):
+        """A context sent to another process keeps nothing that cannot travel; its stop request there is the
+        death of the run that sent it (OwnerGone), so that a worker whose run was killed with -9 stops instead
+        of renaming outputs into place that no journal records, while the next run works in the same folder."""
+        return {"item": None, "_emit": None, "cancel_event": OwnerGone.here()}
 
     def progress(self, **info) -> None:
         if self._emit is not None and self.item is not None:

@@ -81,23 +81,101 @@ def decodes(path: Path) -> int:
     return n
 
 
-def kill_rounds(args: list[str], outputs, out: Path, rounds: int, seed: int, max_delay: float) -> dict:
-    """`rounds` times: start the command, kill -9 it at a seeded moment, then check that what had finished
-    before is untouched (inode and mtime) and nothing partial is at an output path. Returns the figures."""
+def slow_ffmpeg(folder: Path, rate: float = 0.25) -> dict:
+    """The environment for a CLI run whose encodes take seconds, not a fraction of one: `CODECKIT_FFMPEG` set to
+    a wrapper that runs the real FFmpeg reading its inputs at `rate` x real time (`-readrate`) when it writes a
+    codeckit temporary file (an item's encode); probes and capability tests run at full speed. A 1 s clip
+    then takes about 1.5 s at 0.25 (the reading starts with a burst), so a kill can land inside an item."""
+    from codeckit.ffmpeg import ffmpeg_exe
+    wrapper = folder / "ffmpeg-slow"
+    wrapper.write_text(f"""#!/bin/bash
+case "$*" in
+  *codeckit-tmp*|*codeckit-pkg-tmp*)
+    args=()
+    for a in "$@"; do
+      [ "$a" = "-i" ] && args+=(-readrate {rate} -readrate_initial_burst 0)
+      args+=("$a")
+    done
+    exec {ffmpeg_exe()} "${{args[@]}}";;
+esac
+exec {ffmpeg_exe()} "$@"
+""")
+    wrapper.chmod(0o755)
+    return {"CODECKIT_FFMPEG": str(wrapper)}
+
+
+def in_flight(folder: Path, since: float) -> list[str]:
+    """Keys whose last journal record is `started`, written at or after `since` (time.time()): items this run
+    was working on."""
+    last: dict[str, dict] = {}
+    for rec in journal_records(folder):
+        last[rec["key"]] = rec
+    return [k for k, r in last.items() if r["state"] == "started" and r.get("t", 0) >= since - 0.01]
+
+
+def item_seconds(folder: Path, default: float = 2.0) -> float:
+    """The median wall time of the items the journal records as done (what one item takes), else `default`."""
+    walls = sorted(r["wall_s"] for r in journal_records(folder) if r["state"] == "done" and r.get("wall_s"))
+    return walls[len(walls) // 2] if walls else default
+
+
+def live_processes(mark: str) -> list[str]:
+    """Command lines of live (not zombie) processes that mention `mark` (a folder of one test): what a killed
+    run left running."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
+            state = Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if mark in cmd and state not in (b"Z", b"X"):
+            found.append(f"{pid}: {cmd[:200]}")
+    return found
+
+
+def kill_in_flight(args: list[str], out: Path, rng: random.Random, env: dict | None = None,
+                   journal: Path | None = None, timeout: float = 120) -> bool:
+    """Start the command, wait until it works on an item, kill -9 it at a random moment within one item's
+    measured time (if that moment falls between items, at the next item's start). True if the kill landed:
+    the run was alive and the journal shows an item it had started and not finished."""
+    journal = journal or out
+    since = time.time()
+    proc = start_cli(*args, env=env)
+    window = item_seconds(journal)
+    if not wait_for(lambda: proc.poll() is not None or in_flight(journal, since), timeout):
+        raise AssertionError(f"no item started in {timeout} s: {args}")
+    time.sleep(rng.uniform(0.0, window))
+    wait_for(lambda: proc.poll() is not None or in_flight(journal, since), timeout)
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=120)
+    return proc.returncode == -signal.SIGKILL and bool(in_flight(journal, since))
+
+
+def kill_rounds(args: list[str], outputs, out: Path, rounds: int, seed: int, env: dict | None = None,
+                journal: Path | None = None) -> dict:
+    """`rounds` times: start the command, kill -9 it while an item runs (`kill_in_flight`), then check that
+    what had finished before is untouched (inode and mtime), that every output decodes, and that nothing the
+    run started is left running (FFmpeg dies with its parent). Returns the figures, `landed` the kills that
+    hit an item in flight."""
     rng = random.Random(seed)
     finished: dict[str, tuple[int, int]] = {}
-    kills = 0
+    landed = 0
     for _ in range(rounds):
-        proc = start_cli(*args)
-        if kill_at(proc, rng.uniform(0.05, max_delay)) == -signal.SIGKILL:
-            kills += 1
+        landed += kill_in_flight(args, out, rng, env, journal)
+        # FFmpeg dies with its parent (at once), a worker's FFmpeg when the worker sees its run gone (0.2 s)
+        assert wait_for(lambda: not live_processes(str(out)), 2), live_processes(str(out))
         now = stamps(outputs())
         for path, stamp in finished.items():
             assert now.get(path) == stamp, f"{path} was redone or lost after a kill"
         for path in now:
             assert decodes(Path(path)) > 0
         finished = now
-    return {"rounds": rounds, "kills": kills, "finished_before_last": len(finished), "finished": finished}
+    return {"rounds": rounds, "kills": landed, "landed": landed, "finished_before_last": len(finished),
+            "finished": finished}
 
 
 # ---------------------------------------------------------------- mutants

@@ -110,11 +110,12 @@ def clip_job(info, scan, target, clip: ClipSpan, whole: bool, output: Path, *, c
     return ClipJob.of(job, clip_input, clip_video, expect, clip.duration_s)
 
 
-def encode_clip(job) -> ClipOutput:
+def encode_clip(job, cancel=None) -> ClipOutput:
     """Encode (or copy) through `codeckit.encode` (temporary name, sampled verification, atomic rename), then
-    check the clip against the profile exactly; a clip that does not conform is removed and VerifyError raised."""
+    check the clip against the profile exactly; a clip that does not conform is removed and VerifyError raised.
+    `cancel` is encode's: once set, FFmpeg is stopped and nothing is renamed (Cancelled)."""
     from ..encode import encode
-    res = encode(job, verify="sample")
+    res = encode(job, verify="sample", cancel=cancel)
     final = Path(job.output)
     try:
         out = check_conformance(final, job)
