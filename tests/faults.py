@@ -136,6 +136,22 @@ def live_processes(mark: str) -> list[str]:
     return found
 
 
+def encoder_parents(out: Path) -> list[int]:
+    """The parent pids of the live FFmpeg runs writing a temporary output under `out`: the processes (a loky or
+    Dask worker, or codeckit itself) that run its items."""
+    parents = []
+    for pid in os.listdir("/proc"):
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            fields = Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if b"ffmpeg" in cmd[0] and fields[0] not in (b"Z", b"X") and any(
+                str(out).encode() in a and b"codeckit-tmp" in a for a in cmd):
+            parents.append(int(fields[1]))
+    return parents
+
+
 def kill_in_flight(args: list[str], out: Path, rng: random.Random, env: dict | None = None,
                    journal: Path | None = None, timeout: float = 120) -> bool:
     """Start the command, wait until it works on an item, kill -9 it at a random moment within one item's
@@ -244,9 +260,10 @@ def wait_for(cond, timeout: float = 60.0) -> bool:
 
 
 def make_batch(folder: Path, n: int) -> Path:
-    """`n` small sources (1 s, 160x120, two test patterns), enough for kills to land before, during and after
-    items."""
+    """`n` small sources (1 s, 160x120, two test patterns), each with a box of its own so that no two hold the
+    same content (normalize would drop all but one of each content as duplicates)."""
     from codeckit.demo_media import lavfi_clip
     for i in range(n):
-        lavfi_clip(folder / f"s{i}.mp4", size="160x120", duration=1, source="testsrc2" if i % 2 else "testsrc")
+        lavfi_clip(folder / f"s{i}.mp4", size="160x120", duration=1, source="testsrc2" if i % 2 else "testsrc",
+                   vf=f"drawbox=x={4 * i % 150}:y={8 * (i // 37)}:w=4:h=4:color=white:t=fill")
     return folder
