@@ -113,7 +113,7 @@ def in_flight(folder: Path, since: float) -> list[str]:
     return [k for k, r in last.items() if r["state"] == "started" and r.get("t", 0) >= since - 0.01]
 
 
-def item_seconds(folder: Path, default: float = 2.0) -> float:
+def item_seconds(folder: Path, default: float = 4.0) -> float:
     """The median wall time of the items the journal records as done (what one item takes), else `default`."""
     walls = sorted(r["wall_s"] for r in journal_records(folder) if r["state"] == "done" and r.get("wall_s"))
     return walls[len(walls) // 2] if walls else default
@@ -154,13 +154,14 @@ def encoder_parents(out: Path) -> list[int]:
 
 def kill_in_flight(args: list[str], out: Path, rng: random.Random, env: dict | None = None,
                    journal: Path | None = None, timeout: float = 120) -> bool:
-    """Start the command, wait until it works on an item, kill -9 it at a random moment within one item's
-    measured time (if that moment falls between items, at the next item's start). True if the kill landed:
-    the run was alive and the journal shows an item it had started and not finished."""
+    """Start the command, wait until it works on an item, kill -9 it at a random moment within two items'
+    measured time (so that some rounds finish an item first; if the moment falls between items, at the next
+    item's start). True if the kill landed: the run was alive and the journal shows an item it had started and
+    not finished."""
     journal = journal or out
     since = time.time()
     proc = start_cli(*args, env=env)
-    window = item_seconds(journal)
+    window = 2 * item_seconds(journal)
     if not wait_for(lambda: proc.poll() is not None or in_flight(journal, since), timeout):
         raise AssertionError(f"no item started in {timeout} s: {args}")
     time.sleep(rng.uniform(0.0, window))
