@@ -153,15 +153,15 @@ def encoder_parents(out: Path) -> list[int]:
 
 
 def kill_in_flight(args: list[str], out: Path, rng: random.Random, env: dict | None = None,
-                   journal: Path | None = None, timeout: float = 120) -> bool:
-    """Start the command, wait until it works on an item, kill -9 it at a random moment within two items'
+                   journal: Path | None = None, timeout: float = 120, items: float = 2.0) -> bool:
+    """Start the command, wait until it works on an item, kill -9 it at a random moment within `items` items'
     measured time (so that some rounds finish an item first; if the moment falls between items, at the next
     item's start). True if the kill landed: the run was alive and the journal shows an item it had started and
     not finished."""
     journal = journal or out
     since = time.time()
     proc = start_cli(*args, env=env)
-    window = 2 * item_seconds(journal)
+    window = items * item_seconds(journal)
     if not wait_for(lambda: proc.poll() is not None or in_flight(journal, since), timeout):
         raise AssertionError(f"no item started in {timeout} s: {args}")
     time.sleep(rng.uniform(0.0, window))
@@ -173,23 +173,23 @@ def kill_in_flight(args: list[str], out: Path, rng: random.Random, env: dict | N
 
 
 def kill_rounds(args: list[str], outputs, out: Path, rounds: int, seed: int, env: dict | None = None,
-                journal: Path | None = None) -> dict:
+                journal: Path | None = None, check=decodes, items: float = 2.0) -> dict:
     """`rounds` times: start the command, kill -9 it while an item runs (`kill_in_flight`), then check that
-    what had finished before is untouched (inode and mtime), that every output decodes, and that nothing the
-    run started is left running (FFmpeg dies with its parent). Returns the figures, `landed` the kills that
+    what had finished before is untouched (inode and mtime), that every output passes `check` (decodes), and
+    that nothing the run started is left running (FFmpeg dies with its parent). Returns the figures, `landed` the kills that
     hit an item in flight."""
     rng = random.Random(seed)
     finished: dict[str, tuple[int, int]] = {}
     landed = 0
     for _ in range(rounds):
-        landed += kill_in_flight(args, out, rng, env, journal)
+        landed += kill_in_flight(args, out, rng, env, journal, items=items)
         # FFmpeg dies with its parent (at once), a worker's FFmpeg when the worker sees its run gone (0.2 s)
         assert wait_for(lambda: not live_processes(str(out)), 2), live_processes(str(out))
         now = stamps(outputs())
         for path, stamp in finished.items():
             assert now.get(path) == stamp, f"{path} was redone or lost after a kill"
-        for path in now:
-            assert decodes(Path(path)) > 0
+        for path in now if check else ():
+            assert check(Path(path))
         finished = now
     return {"rounds": rounds, "kills": landed, "landed": landed, "finished_before_last": len(finished),
             "finished": finished}
