@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from .errors import CodeckitError, ConfigError, JournalBusy
+from .owner import OwnerGone
 
 STATES = ("started", "done", "failed", "skipped", "interrupted")
 FINISHED = ("done", "skipped")
@@ -98,8 +99,11 @@ class ItemContext:
         self._emit = emit
         self.cancel_event = cancel
 
-    def __getstate__(self):  # a context sent to another process keeps nothing that cannot travel
-        return {"item": None, "_emit": None, "cancel_event": None}
+    def __getstate__(self):
+        """A context sent to another process keeps nothing that cannot travel; its stop request there is the
+        death of the run that sent it (OwnerGone), so that a worker whose run was killed with -9 stops instead
+        of renaming outputs into place that no journal records, while the next run works in the same folder."""
+        return {"item": None, "_emit": None, "cancel_event": OwnerGone.here()}
 
     def progress(self, **info) -> None:
         if self._emit is not None and self.item is not None:
@@ -372,6 +376,7 @@ class _Batch:
         self.local = local                    # in this process: workers record their own outcomes
         self.outcomes: list[ItemOutcome] = []
         self.active: dict[str, BatchItem] = {}    # started, not finished
+        self.running: set[str] = set()            # local items whose work function has begun
         self.lock = threading.Condition()
 
     def skipped(self, item: BatchItem) -> bool:
@@ -386,6 +391,9 @@ class _Batch:
         return True
 
     def finish(self, item: BatchItem, out: ItemOutcome) -> None:
+        with self.lock:
+            if item.key not in self.active:   # already ended (a stop recorded it interrupted): once only
+                return
         if self.journal is not None:
             fields: dict[str, Any] = {"label": item.label, **item.info, "wall_s": round(out.wall_s, 3)}
             if out.state == "done":
@@ -410,10 +418,10 @@ class _Batch:
         for item in chunk:
             if self.cancel.is_set():
                 return
+            with self.lock:   # before the journal's record: a stop landing in between still ends it interrupted
+                self.active[item.key] = item
             if self.journal is not None:
                 self.journal.record(item.key, "started", label=item.label, cleanup=list(item.cleanup), **item.info)
-            with self.lock:
-                self.active[item.key] = item
             if self.local:
                 yield delayed(self.run_here)(item)
             else:
@@ -422,7 +430,13 @@ class _Batch:
 
     def run_here(self, item: BatchItem) -> str:
         """In this process: the worker records its own outcome, so nothing is lost if the parent stops waiting."""
-        self.finish(item, _run_one(self.work, item, ItemContext(item, self.emit, self.cancel)))
+        with self.lock:
+            self.running.add(item.key)
+        try:
+            self.finish(item, _run_one(self.work, item, ItemContext(item, self.emit, self.cancel)))
+        finally:
+            with self.lock:
+                self.running.discard(item.key)
         return item.key
 
     def collect(self, results: Iterable[ItemOutcome]) -> None:
@@ -451,7 +465,7 @@ class _Batch:
         """Give running items time to stop and clean up (joblib does not wait for its threads when it aborts)."""
         deadline = time.monotonic() + 30
         with self.lock:
-            while self.active and self.local and time.monotonic() < deadline:
+            while self.running and self.local and time.monotonic() < deadline:
                 self.lock.wait(timeout=0.2)
             left = list(self.active.values())
         for item in left:
