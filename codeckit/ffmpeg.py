@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -162,15 +163,35 @@ def _prctl():
     return fn
 
 
-def _start(cmd: list[str], exe: str) -> subprocess.Popen:
+@functools.lru_cache(maxsize=1)
+def _death_signal_prefix() -> tuple[str, ...]:
+    """util-linux's `setpriv --pdeathsig KILL --` where it exists (Linux): it sets the death signal and execs
+    FFmpeg, so Popen keeps its fast vfork. A preexec_fn (the fallback) makes Python fork the whole process:
+    measured 26 ms against 10 ms per FFmpeg start from a 300 MB process, paid by every sample score of a
+    search and by short quality runs (the carphone pair went from 0.15 s to 0.21 s)."""
+    if not sys.platform.startswith("linux"):
+        return ()
+    setpriv = shutil.which("setpriv")
+    if not setpriv:
+        return ()
     try:
-        # its own process group: a stop kills FFmpeg and whatever it started (a wrapper script's children),
-        # and a terminal's Ctrl-C reaches codeckit, which stops its runs itself; it dies with its parent
-        # (the death signal comes when the *thread* that started it ends: run_ffmpeg waits for FFmpeg in that
-        # thread, so it never ends first)
-        return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                start_new_session=True,  # not process_group=0: Python 3.11+ only
-                                preexec_fn=_die_with_parent())
+        text = subprocess.run([setpriv, "--help"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return ()
+    return (setpriv, "--pdeathsig", "KILL", "--") if "--pdeathsig" in text else ()
+
+
+def _start(cmd: list[str], exe: str) -> subprocess.Popen:
+    """FFmpeg in its own session: a stop kills FFmpeg and whatever it started (a wrapper script's children), and
+    a terminal's Ctrl-C reaches codeckit, which stops its runs itself. It dies with its parent: the death
+    signal comes when the *thread* that started it ends, and run_ffmpeg waits for FFmpeg in that thread."""
+    prefix = _death_signal_prefix()
+    if prefix and not os.access(exe, os.X_OK):  # setpriv would start and then fail to exec: say it as Popen would
+        raise FFmpegNotFound(f"cannot run FFmpeg at {exe}: not an executable file")
+    try:
+        return subprocess.Popen([*prefix, *cmd], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, start_new_session=True,  # not process_group=0: 3.11+
+                                preexec_fn=None if prefix else _die_with_parent())
     except OSError as exc:
         raise FFmpegNotFound(f"cannot run FFmpeg at {exe}: {exc}") from exc
 

@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -113,3 +114,36 @@ def test_inputs_may_not_reach_out_through_other_protocols(tmp_path, clips):
     m3u8.write_text("#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1.0,\nhttp://127.0.0.1:9/seg.ts\n#EXT-X-ENDLIST\n")
     with pytest.raises(FFmpegError):
         run_ffmpeg([*input_args(m3u8), "-f", "null", "-"], subject=m3u8, timeout=20)
+
+
+def test_ffmpeg_dies_with_the_process_that_started_it(tmp_path):
+    """kill -9 of the Python process that runs FFmpeg kills FFmpeg too (the death signal, set by setpriv or a
+    preexec function): no encoder left writing into an output folder after its run died."""
+    script = ("import sys; from codeckit.ffmpeg import run_ffmpeg; "
+              "run_ffmpeg(['-re', '-f', 'lavfi', '-i', 'testsrc2=size=64x64:rate=5:duration=60', '-f', 'null', '-'])")
+    parent = subprocess.Popen([sys.executable, "-c", script], env=dict(os.environ))
+    deadline = time.monotonic() + 20
+    child = None
+    while time.monotonic() < deadline and child is None:
+        for pid in os.listdir("/proc"):
+            if pid.isdigit():
+                try:
+                    if Path(f"/proc/{pid}/stat").read_text().split()[3] == str(parent.pid) and \
+                            b"testsrc2" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                        child = int(pid)
+                except OSError:
+                    pass
+        time.sleep(0.1)
+    assert child is not None, "FFmpeg did not start"
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and Path(f"/proc/{child}").exists():
+        try:
+            if Path(f"/proc/{child}/stat").read_text().split()[2] == "Z":
+                break
+        except OSError:
+            break
+        time.sleep(0.05)
+    alive = Path(f"/proc/{child}").exists() and Path(f"/proc/{child}/stat").read_text().split()[2] != "Z"
+    assert not alive, "FFmpeg outlived the process that started it"
