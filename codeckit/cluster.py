@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import multiprocessing
+import os
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -88,7 +89,7 @@ def _forkserver(preload: tuple[str, ...]):
     is not safe (rich's and joblib's threads), the forkserver is a clean single-threaded process."""
     from joblib.externals.loky.backend import context
 
-    if "forkserver" not in multiprocessing.get_all_start_methods():  # pragma: no cover - not on Linux
+    if "forkserver" not in multiprocessing.get_all_start_methods() or not _main_reloadable():
         yield None, False
         return
     before = context.get_start_method()
@@ -99,6 +100,17 @@ def _forkserver(preload: tuple[str, ...]):
     finally:
         context.set_start_method(before, force=True)
         _stop_forkserver()
+
+
+def _main_reloadable() -> bool:
+    """Whether a forked worker can set up `__main__` as Python's spawn does (a module run with -m, or a script
+    file); a program read from stdin or `-c` cannot be re-read: keep loky's own start there."""
+    import sys
+    main = sys.modules.get("__main__")
+    if getattr(getattr(main, "__spec__", None), "name", None):
+        return True
+    path = getattr(main, "__file__", None)
+    return path is None or os.path.isfile(path)
 
 
 def _stop_forkserver() -> None:
