@@ -5,11 +5,12 @@ together, bench/_media.py):
       by the one-decode FFmpeg (split -> scale -> encoder per rung) and by one FFmpeg per rung (each decoding
       the source itself). Goals: >= 1.3x faster wall; identical output frames per rung (framemd5 of each).
   (b) per-title vs the Apple static ladder: both packaged, each rung's VMAF measured at the source's size
-      (every 2nd frame) against its measured bitrate; BD-rate of per-title over Apple (goal <= -15 %).
+      (= the top rung's: 1080p; every 2nd frame) against its measured bitrate; BD-rate of per-title over
+      Apple with codeckit.compare.rd.bd_rate (goal <= -15 %).
   (c) the per-title analysis CPU / the CPU of encoding its ladder once (goal <= 0.5).
 
     python3 bench/bench_package.py                          # 1080p, 10 s: long on 2 cores
-    python3 bench/bench_package.py --height 720 --seconds 6   # the modest size the docs' figures come from
+    python3 bench/bench_package.py --height 540 --seconds 8   # a quick look
 """
 from __future__ import annotations
 
@@ -22,15 +23,14 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._media import mixed_clip  # noqa: E402
 from codeckit.batch import cpu_count  # noqa: E402
+from codeckit.compare.rd import bd_rate  # noqa: E402
 from codeckit.ffmpeg import build_info, input_url, run_ffmpeg  # noqa: E402
 from codeckit.package import (PackageOptions, load_ladder, package, rendition_job, run_renditions,  # noqa: E402
-                              select_rungs)
+                              rung_threads, select_rungs)
 from codeckit.package.renditions import separate_args  # noqa: E402
 from codeckit.probe import probe  # noqa: E402
 from codeckit.quality import QualitySettings, measure  # noqa: E402
@@ -43,9 +43,10 @@ def framemd5(path: Path) -> list[str]:
     return [ln.rsplit(",", 1)[-1].strip() for ln in text.splitlines() if ln and not ln.startswith("#")]
 
 
-def one_decode_vs_separate(src: Path, work: Path, speed: str, threads: int) -> dict:
+def one_decode_vs_separate(src: Path, work: Path, speed: str, threads: int | None) -> dict:
     info = probe(src)
     rungs = select_rungs(info, load_ladder("apple"), count=4)
+    threads = [threads] * len(rungs) if threads else rung_threads(rungs, cpu_count())
     job = rendition_job(info, rungs, work / "one", speed=speed, threads=threads, segment_s=4.0)
     one = run_renditions(job)
     sep_job = rendition_job(info, rungs, work / "sep", speed=speed, threads=threads, segment_s=4.0)
@@ -58,7 +59,7 @@ def one_decode_vs_separate(src: Path, work: Path, speed: str, threads: int) -> d
     same = [framemd5(a.output) == framemd5(b.output) for a, b in zip(job.renditions, sep_job.renditions)]
     return {"rungs": [f"{r.width}x{r.height}" for r in rungs], "one_decode_wall_s": round(one.wall_s, 2),
             "one_decode_cpu_s": round(one.cpu_s, 2), "separate_wall_s": round(sep_wall, 2),
-            "separate_cpu_s": round(cpu, 2), "speedup": round(sep_wall / one.wall_s, 3),
+            "separate_cpu_s": round(cpu, 2), "speedup": round(sep_wall / one.wall_s, 3), "threads_per_rung": threads,
             "identical_frames_per_rung": same}
 
 
@@ -80,22 +81,6 @@ def rung_points(pkg: Path, src: Path) -> list[tuple[float, float]]:
     return sorted(points)
 
 
-def bd_rate(anchor: list[tuple[float, float]], test: list[tuple[float, float]]) -> float | None:
-    """Bjontegaard delta rate (%): cubic fits of log-rate over VMAF, integrated over the shared VMAF range."""
-    if len(anchor) < 2 or len(test) < 2:
-        return None
-    fits = []
-    for pts in (anchor, test):
-        q = np.array([p[1] for p in pts])
-        r = np.log(np.array([p[0] for p in pts]))
-        fits.append((np.polyfit(q, r, min(3, len(pts) - 1)), q.min(), q.max()))
-    lo, hi = max(f[1] for f in fits), min(f[2] for f in fits)
-    if hi <= lo:
-        return None
-    ints = [np.polyval(np.polyint(f[0]), hi) - np.polyval(np.polyint(f[0]), lo) for f in fits]
-    return float((np.exp((ints[1] - ints[0]) / (hi - lo)) - 1) * 100)
-
-
 def per_title_vs_apple(src: Path, work: Path, speed: str, rungs: int) -> dict:
     out = {}
     for name in ("apple", "per-title"):
@@ -108,9 +93,13 @@ def per_title_vs_apple(src: Path, work: Path, speed: str, rungs: int) -> dict:
         out[name] = {"points": [(round(r), round(v, 2)) for r, v in rung_points(pkg, src)],
                      "encode_cpu_s": round(item.result.encode_cpu_s, 2)}
         if item.result.ladder:
-            out[name]["analysis_cpu_s"] = item.result.ladder["analysis_cpu_s"]
+            lad = item.result.ladder
+            out[name].update(analysis_cpu_s=lad["analysis_cpu_s"], sampling=lad["sampling"], span=lad["span"],
+                             rungs=[(f"{r['width']}x{r['height']}", r["knob"], r["predicted_bitrate"],
+                                     r["predicted_vmaf"]) for r in lad["rungs"]])
     bd = bd_rate(out["apple"]["points"], out["per-title"]["points"])
-    out["bd_rate_percent"] = None if bd is None else round(bd, 2)
+    out["bd_rate"] = bd.to_dict()
+    out["bd_rate_percent"] = None if bd.value_pct is None else round(bd.value_pct, 2)
     pt = out["per-title"]
     out["analysis_cpu_over_encode"] = round(pt["analysis_cpu_s"] / pt["encode_cpu_s"], 3)
     return out
@@ -121,7 +110,9 @@ def main() -> None:
     ap.add_argument("--height", type=int, default=1080)
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--speed", default="fast")
-    ap.add_argument("--threads", type=int, default=1, help="encoder threads per rung (fixed: identical frames)")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="encoder threads of every rung (default: the cores shared by pixels, rung_threads); "
+                         "fixed either way, so the frames are identical")
     args = ap.parse_args()
     width = args.height * 16 // 9 // 2 * 2
     src = mixed_clip(width, args.height, args.seconds)

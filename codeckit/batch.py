@@ -6,27 +6,22 @@ FFmpeg child processes, so threads cost nothing in parallelism and let progress 
 display directly), or any joblib backend by name ("processes" = loky, "dask", "ray" once registered), where
 only per-item completion reaches the parent.
 
-The journal is JSON Lines, one record per state change (started / done / failed / skipped / interrupted),
-appended and fsync'ed, so after a crash, kill -9 or Ctrl-C it says which items finished; a torn last line
-(killed mid-write) is ignored. Items that were started and never finished have their temporary files removed
-when the journal is opened again.
+The journal (`codeckit.journal`, re-exported here) records each item's state, so a rerun skips what finished.
 """
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
 import traceback
-from dataclasses import asdict, dataclass, field, is_dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
-from .errors import CodeckitError, ConfigError, JournalBusy
+from .errors import CodeckitError, ConfigError, JournalBusy  # noqa: F401  (JournalBusy: re-exported)
+from .journal import (FINISHED, JOURNAL_NAME, STATES, Journal, JournalView,  # noqa: F401  (re-exported)
+                      journal_record)
+from .owner import OwnerGone
 
-STATES = ("started", "done", "failed", "skipped", "interrupted")
-FINISHED = ("done", "skipped")
-JOURNAL_NAME = ".codeckit-journal.jsonl"
 #: joblib backend names for the words codeckit uses.
 BACKENDS = {"threads": "threading", "processes": "loky"}
 
@@ -98,8 +93,11 @@ class ItemContext:
         self._emit = emit
         self.cancel_event = cancel
 
-    def __getstate__(self):  # a context sent to another process keeps nothing that cannot travel
-        return {"item": None, "_emit": None, "cancel_event": None}
+    def __getstate__(self):
+        """A context sent to another process keeps nothing that cannot travel; its stop request there is the
+        death of the run that sent it (OwnerGone), so that a worker whose run was killed with -9 stops instead
+        of renaming outputs into place that no journal records, while the next run works in the same folder."""
+        return {"item": None, "_emit": None, "cancel_event": OwnerGone.here()}
 
     def progress(self, **info) -> None:
         if self._emit is not None and self.item is not None:
@@ -112,172 +110,6 @@ class ItemContext:
     def check_cancelled(self) -> None:
         if self.cancelled:
             raise Cancelled()
-
-
-# ---------------------------------------------------------------- the journal
-
-def _jsonable(value: Any) -> Any:
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return value
-    if hasattr(value, "to_dict"):
-        return _jsonable(value.to_dict())
-    if is_dataclass(value):
-        return _jsonable(asdict(value))
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set)):
-        return [_jsonable(v) for v in value]
-    return str(value)
-
-
-class JournalView:
-    """What the batch reads of a journal, wherever it is kept: the last record per key (`entries`).
-
-    Two kinds write one: `Journal` (a local JSON Lines file with a flock) and
-    `codeckit.object_journal.ObjectJournal` (one small object per item under an object-storage prefix, with a
-    lock object). Both have open/close (a context manager), `record`, `remove_leftovers`.
-    """
-    entries: dict[str, dict]
-
-    def last(self, key: str) -> dict | None:
-        return self.entries.get(key)
-
-    def state(self, key: str) -> str | None:
-        rec = self.entries.get(key)
-        return rec["state"] if rec else None
-
-    def unfinished(self) -> list[dict]:
-        """Records of items started (or interrupted) and never finished."""
-        return [r for r in self.entries.values() if r["state"] in ("started", "interrupted")]
-
-
-def journal_record(key: str, state: str, fields: dict) -> dict:
-    """One journal record (the same shape in every kind of journal)."""
-    if state not in STATES:
-        raise ValueError(f"unknown journal state {state!r}")
-    return {"t": round(time.time(), 3), "key": key, "state": state, **_jsonable(fields)}
-
-
-class Journal(JournalView):
-    """Append-only JSON Lines record of each item's states, with the last state per key in memory.
-
-    Holds an exclusive lock on the file while open (a second run on the same folder gets JournalBusy).
-    """
-
-    def __init__(self, path: str | os.PathLike, *, lock: bool = True):
-        self.path = Path(path)
-        self.lock = lock
-        self.entries: dict[str, dict] = {}      # key -> last record
-        self.ignored_lines = 0                  # unreadable lines (a torn last line after kill -9)
-        self._fd: int | None = None
-        self._mutex = threading.Lock()
-
-    @classmethod
-    def in_folder(cls, folder: str | os.PathLike, **kw) -> "Journal":
-        return cls(Path(folder) / JOURNAL_NAME, **kw)
-
-    def open(self) -> "Journal":
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
-        if self.lock:
-            try:
-                import fcntl
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except ImportError:  # pragma: no cover - not POSIX
-                pass
-            except BlockingIOError:
-                os.close(fd)
-                raise JournalBusy("another codeckit run is writing to this folder (its journal is locked)",
-                                  path=self.path, hint="wait for it to finish, or use another output folder")
-        self._fd = fd
-        self._load()
-        return self
-
-    @classmethod
-    def read(cls, path: str | os.PathLike) -> "Journal":
-        """The journal's records without opening it for writing (no lock; for dry runs and reports)."""
-        j = cls(path, lock=False)
-        if j.path.is_file():
-            j._load()
-        return j
-
-    def close(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)  # releases the lock
-            self._fd = None
-
-    def __enter__(self) -> "Journal":
-        return self.open() if self._fd is None else self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def _load(self) -> None:
-        with open(self.path, "rb") as fh:
-            data = fh.read()
-        lines = data.split(b"\n")
-        complete = lines[:-1]                 # the part after the last newline is a torn write or empty
-        torn = lines[-1]
-        for raw in complete:
-            if not raw.strip():
-                continue
-            try:
-                rec = json.loads(raw)
-                self.entries[rec["key"]] = rec
-            except (ValueError, KeyError, TypeError):
-                self.ignored_lines += 1
-        if torn.strip():
-            self.ignored_lines += 1
-        if self._fd is None:                  # read-only (Journal.read)
-            return
-        if data and not data.endswith(b"\n"):
-            os.write(self._fd, b"\n")         # the next record starts on a line of its own
-            os.fsync(self._fd)
-        if len(complete) > 1000 and len(complete) > 4 * len(self.entries):
-            self._compact()
-
-    def _compact(self) -> None:
-        """Rewrite the journal with only each key's last record (reruns keep appending)."""
-        from .fileio import atomic_open
-        with atomic_open(self.path, "wb") as fh:
-            for rec in self.entries.values():
-                fh.write(json.dumps(rec, ensure_ascii=False).encode() + b"\n")
-        # keep the lock: the old descriptor's lock is on the replaced file, so take one on the new file
-        old = self._fd
-        self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND)
-        if self.lock:
-            try:
-                import fcntl
-                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except (ImportError, BlockingIOError):  # pragma: no cover
-                pass
-        os.close(old)
-
-    def record(self, key: str, state: str, **fields) -> dict:
-        """Append one state change and fsync it before returning."""
-        rec = journal_record(key, state, fields)
-        line = (json.dumps(rec, ensure_ascii=False) + "\n").encode()
-        with self._mutex:
-            if self._fd is None:
-                raise RuntimeError("journal is not open")
-            os.write(self._fd, line)
-            os.fsync(self._fd)
-            self.entries[key] = rec
-        return rec
-
-    def remove_leftovers(self) -> list[str]:
-        """Delete the temporary files of unfinished items (their `cleanup` paths); returns what was removed."""
-        removed = []
-        for rec in self.unfinished():
-            for p in rec.get("cleanup") or ():
-                try:
-                    os.unlink(p)
-                    removed.append(p)
-                except FileNotFoundError:
-                    pass
-                except OSError:
-                    pass
-        return removed
 
 
 # ---------------------------------------------------------------- sizing
@@ -372,6 +204,7 @@ class _Batch:
         self.local = local                    # in this process: workers record their own outcomes
         self.outcomes: list[ItemOutcome] = []
         self.active: dict[str, BatchItem] = {}    # started, not finished
+        self.running: set[str] = set()            # local items whose work function has begun
         self.lock = threading.Condition()
 
     def skipped(self, item: BatchItem) -> bool:
@@ -386,6 +219,9 @@ class _Batch:
         return True
 
     def finish(self, item: BatchItem, out: ItemOutcome) -> None:
+        with self.lock:
+            if item.key not in self.active:   # already ended (a stop recorded it interrupted): once only
+                return
         if self.journal is not None:
             fields: dict[str, Any] = {"label": item.label, **item.info, "wall_s": round(out.wall_s, 3)}
             if out.state == "done":
@@ -410,10 +246,10 @@ class _Batch:
         for item in chunk:
             if self.cancel.is_set():
                 return
+            with self.lock:   # before the journal's record: a stop landing in between still ends it interrupted
+                self.active[item.key] = item
             if self.journal is not None:
                 self.journal.record(item.key, "started", label=item.label, cleanup=list(item.cleanup), **item.info)
-            with self.lock:
-                self.active[item.key] = item
             if self.local:
                 yield delayed(self.run_here)(item)
             else:
@@ -422,7 +258,13 @@ class _Batch:
 
     def run_here(self, item: BatchItem) -> str:
         """In this process: the worker records its own outcome, so nothing is lost if the parent stops waiting."""
-        self.finish(item, _run_one(self.work, item, ItemContext(item, self.emit, self.cancel)))
+        with self.lock:
+            self.running.add(item.key)
+        try:
+            self.finish(item, _run_one(self.work, item, ItemContext(item, self.emit, self.cancel)))
+        finally:
+            with self.lock:
+                self.running.discard(item.key)
         return item.key
 
     def collect(self, results: Iterable[ItemOutcome]) -> None:
@@ -451,7 +293,7 @@ class _Batch:
         """Give running items time to stop and clean up (joblib does not wait for its threads when it aborts)."""
         deadline = time.monotonic() + 30
         with self.lock:
-            while self.active and self.local and time.monotonic() < deadline:
+            while self.running and self.local and time.monotonic() < deadline:
                 self.lock.wait(timeout=0.2)
             left = list(self.active.values())
         for item in left:

@@ -153,12 +153,12 @@ def encode(job: EncodeJob, *, on_progress: Callable[[Progress], None] | None = N
                 if nxt is None:
                     raise
                 job = nxt
-        if cancel is not None and cancel.is_set():
-            raise Cancelled()
         # a stream copy passes the source's bytes through unchecked: a bit flip in the payload (the mutation suite
         # found one that the sampled GOPs missed) would land in the output, so a remux is decoded in full
         mode = "full" if job.remux and verify == "sample" else verify
         report = verify_output(tmp, job.expect, mode=mode, subject=job.input) if verify != "off" else None
+        if cancel is not None and cancel.is_set():   # checked last: a run that died must not rename anything
+            raise Cancelled()
         try:
             os.replace(tmp, out)
         except OSError as exc:

@@ -3,10 +3,12 @@
 Finding the binary and what its build can do is `codeckit.ffmpeg_build`; its names are re-exported here."""
 from __future__ import annotations
 
+import functools
 import os
 import re
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections import deque
@@ -126,12 +128,49 @@ def _parse_speed(value: str) -> float:
         return 0.0
 
 
+def _die_with_parent():
+    """A preexec function that makes the kernel SIGKILL the child when the process that started it dies
+    (Linux's PR_SET_PDEATHSIG), or None elsewhere. Without it, kill -9 of codeckit (or of a loky or Dask worker)
+    left FFmpeg running in its own session, writing into the output folder while the next run worked there.
+    The libc function is looked up here, in the parent: the child only makes one foreign call before exec."""
+    prctl = _prctl()
+    if prctl is None:
+        return None
+    parent = os.getpid()
+
+    def preexec() -> None:
+        prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        if os.getppid() != parent:   # the parent died between fork and prctl: the signal will never come
+            os._exit(137)
+    return preexec
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+@functools.lru_cache(maxsize=1)
+def _prctl():
+    """libc's prctl (Linux), or None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+        fn = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):  # pragma: no cover - no libc prctl
+        return None
+    fn.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    return fn
+
+
 def _start(cmd: list[str], exe: str) -> subprocess.Popen:
     try:
         # its own process group: a stop kills FFmpeg and whatever it started (a wrapper script's children),
-        # and a terminal's Ctrl-C reaches codeckit, which stops its runs itself
+        # and a terminal's Ctrl-C reaches codeckit, which stops its runs itself; it dies with its parent
+        # (the death signal comes when the *thread* that started it ends: run_ffmpeg waits for FFmpeg in that
+        # thread, so it never ends first)
         return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                start_new_session=True)  # not process_group=0: Python 3.11+ only
+                                start_new_session=True,  # not process_group=0: Python 3.11+ only
+                                preexec_fn=_die_with_parent())
     except OSError as exc:
         raise FFmpegNotFound(f"cannot run FFmpeg at {exe}: {exc}") from exc
 

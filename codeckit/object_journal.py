@@ -23,7 +23,7 @@ import socket
 import threading
 import time
 
-from .batch import JournalView, journal_record
+from .journal import JournalView, journal_record
 from .errors import JournalBusy
 from .storage import Storage, join, remove_stale_temp_keys
 
@@ -191,7 +191,7 @@ class ObjectJournal(JournalView):
 
 def open_journal(out, storage: Storage | None = None):
     """The journal of an output location, opened (locked): local folder or object-storage prefix."""
-    from .batch import Journal
+    from .journal import Journal
     from .storage import is_url
     if is_url(os.fspath(out) if not isinstance(out, str) else out):
         return ObjectJournal(storage or Storage(), str(out)).open()

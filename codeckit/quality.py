@@ -35,6 +35,7 @@ class QualitySettings:
     model: str | tuple[str, ...] = AUTO_MODEL    # or several: each is scored in the same pass
     metrics: tuple[str, ...] = ()                 # extras: psnr, ssim, ms_ssim, xpsnr
     scale: str = "reference"                      # "reference": distorted -> reference size; "model": both -> model's
+    size: tuple[int, int] | None = None           # both -> this display size (SAR 1), e.g. a ladder's top rung
     subsample: int = 1                            # libvmaf n_subsample: score every Nth frame
     threads: int | None = None                    # libvmaf n_threads; None: every core we may use
     start_s: float = 0.0                          # skip this much of both (after the offset)
@@ -46,6 +47,11 @@ class QualitySettings:
     def __post_init__(self):
         if isinstance(self.model, list):
             object.__setattr__(self, "model", tuple(self.model))
+        if self.size is not None:
+            size = tuple(int(x) for x in self.size)
+            if len(size) != 2 or min(size) < 2:
+                raise ConfigError(f"size must be (width, height), not {self.size!r}")
+            object.__setattr__(self, "size", size)
         if isinstance(self.metrics, (list, str)):
             object.__setattr__(self, "metrics", tuple([self.metrics] if isinstance(self.metrics, str)
                                                       else self.metrics))
@@ -68,6 +74,10 @@ class QualitySettings:
         """What changes a score: for caches that keep scores (the search's sample cache)."""
         d = asdict(self)
         d.pop("threads"), d.pop("timeout_s")
+        if d["size"] is None:
+            d.pop("size")           # keys made before the field existed stay valid
+        else:
+            d["size"] = list(d["size"])
         return d
 
 

@@ -215,6 +215,8 @@ def _match_sizes(d, r, ref: InputVideo, dist: InputVideo, s: "QualitySettings", 
     an anamorphic pair such as carphone's 176x144 at SAR 128:117 into a size mismatch)."""
     scaled: list[str] = []
     target = (ref.width, ref.height)
+    if s.size is not None:
+        return _to_display_size(d, r, ref, dist, s.size)
     if s.scale == "model":
         mh = model.size[1]
         target = (even(mh * ref.width / ref.height), mh)
@@ -227,6 +229,18 @@ def _match_sizes(d, r, ref: InputVideo, dist: InputVideo, s: "QualitySettings", 
     if scaled and dist.sar != ref.sar:
         d = d.filter("setsar", sar=ref.sar.replace(":", "/"))
     return d, r, target, scaled
+
+
+def _to_display_size(d, r, ref: InputVideo, dist: InputVideo, size: tuple[int, int]):
+    """Both scaled to one display size with square pixels (each side's SAR applied by the scale): how a
+    viewer sees every rendition of a ladder, upscaled to its top rung (Netflix's per-title scoring)."""
+    scaled = []
+    for name, v in (("distorted", dist), ("reference", ref)):
+        if (v.width, v.height) != tuple(size) or v.sar not in (None, "1:1", "0:1"):
+            scaled.append(f"{name} {v.width}x{v.height} -> {size[0]}x{size[1]} (bicubic, square pixels)")
+    d = d.filter("scale", w=size[0], h=size[1], flags="bicubic").filter("setsar", sar="1")
+    r = r.filter("scale", w=size[0], h=size[1], flags="bicubic").filter("setsar", sar="1")
+    return d, r, tuple(size), scaled
 
 
 def _libvmaf_options(s: "QualitySettings", models: list[VmafModel], log_path: Path) -> dict:

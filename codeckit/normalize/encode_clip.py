@@ -157,11 +157,12 @@ def cut_args(info, scan, clip: ClipSpan, fps: Fraction) -> tuple[list[str], list
     return [*head, "-t", f"{start + dur - seek:.6f}"], [*trim, "-frames:v", str(frames)], frames
 
 
-def encode_clip(job) -> ClipOutput:
+def encode_clip(job, cancel=None) -> ClipOutput:
     """Encode (or copy) through `codeckit.encode` (temporary name, sampled verification, atomic rename), then
-    check the clip against the profile exactly; a clip that does not conform is removed and VerifyError raised."""
+    check the clip against the profile exactly; a clip that does not conform is removed and VerifyError raised.
+    `cancel` is encode's: once set, FFmpeg is stopped and nothing is renamed (Cancelled)."""
     from ..encode import encode
-    res = encode(job, verify="sample")
+    res = encode(job, verify="sample", cancel=cancel)
     final = Path(job.output)
     try:
         out = check_conformance(final, job)

@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..batch import Cancelled
 from ..errors import CodeckitError, ProbeError
 from .clips import CutClips
 from .encode_clip import clip_job, encode_clip
@@ -72,20 +73,23 @@ class EncodeClips(Step):
     """Every clip of the item: plan, encode (or stream-copy), verify, rename into place, record."""
     name = "encode"
 
-    def __init__(self, task: Task, publish=None):
+    def __init__(self, task: Task, publish=None, cancel=None):
         self.task = task
         self.publish = publish      # called with each clip's relative path once it is in place (uploads)
+        self.cancel = cancel        # the batch's stop request (in a worker process: the run's death)
 
     def __call__(self, item):
         t = self.task
         out_dir = Path(t.out_dir)
         whole = t.profile.clips.mode == "none"
         for clip in item.clips:
+            if self.cancel is not None and self.cancel.is_set():
+                raise Cancelled()
             cid = clip_id(item.content_hash, clip.index)
             rel = Path(CLIPS_DIR) / cid[:2] / (cid + t.profile.target.extension)
             job = clip_job(item.info, item.scan, t.profile.target, clip, whole, out_dir / rel,
                            capabilities=t.capabilities, threads=t.threads, force_encode=t.force_encode)
-            out = encode_clip(job)
+            out = encode_clip(job, cancel=self.cancel)
             if self.publish is not None:
                 self.publish(rel.as_posix())
             item.records.append(_clip_record(item, clip, cid, rel, t.profile, job.remux, out,
@@ -123,11 +127,11 @@ def _portable_args(args: list[str], source: Path, output: Path) -> list[str]:
     return [names.get(a, a) for a in args]
 
 
-def build_steps(task: Task, publish=None) -> list[Step]:
+def build_steps(task: Task, publish=None, cancel=None) -> list[Step]:
     prof = task.profile
     return [ReadInfo(), ScanFrames(prof.clips, prof.filters.black_luma),
             *build_filters(prof.filters, reject_hdr=prof.target.video.hdr == "reject"),
-            CutClips(prof.clips, prof.fps), Annotate(), EncodeClips(task, publish)]
+            CutClips(prof.clips, prof.fps), Annotate(), EncodeClips(task, publish, cancel)]
 
 
 def _cpu(usage) -> float:
@@ -135,9 +139,10 @@ def _cpu(usage) -> float:
 
 
 def process_source(task: Task, ctx=None, *, publish=None) -> dict:
-    """Run one source through the steps; return its result (never raises for a bad source). `ctx` is the
-    batch's ItemContext (unused: progress reaches the parent only per item). A task with `storage` is staged
-    and uploaded around the steps (codeckit.normalize.remote); `publish(rel)` hears of each clip written."""
+    """Run one source through the steps; return its result (never raises for a bad source, only Cancelled when
+    `ctx`, the batch's ItemContext, says the run stopped or died: no clip is renamed into place after that).
+    A task with `storage` is staged and uploaded around the steps (codeckit.normalize.remote); `publish(rel)`
+    hears of each clip written."""
     if task.storage is not None:
         from .remote import process_remote
         return process_remote(task, ctx)
@@ -145,7 +150,7 @@ def process_source(task: Task, ctx=None, *, publish=None) -> dict:
     self0 = resource.getrusage(resource.RUSAGE_SELF)
     item = Item(source=Path(task.source), content_hash=task.content_hash)
     entry: dict = {"key": task.key, "source": task.source, "source_sha256": task.content_hash,
-                   **_run_steps_of(task, item, publish)}
+                   **_run_steps_of(task, item, publish, getattr(ctx, "cancel_event", None))}
     ffmpeg_cpu = sum(rec.pop("_cpu_s", 0.0) for rec in item.records)
     self1 = resource.getrusage(resource.RUSAGE_SELF)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -160,12 +165,14 @@ def process_source(task: Task, ctx=None, *, publish=None) -> dict:
     return entry
 
 
-def _run_steps_of(task: Task, item: Item, publish=None) -> dict:
+def _run_steps_of(task: Task, item: Item, publish=None, cancel=None) -> dict:
     """The source's status: done, rejected (with the rule) or failed (with the error); only a done source
     keeps its records."""
     try:
-        run_steps(build_steps(task, publish), item)
+        run_steps(build_steps(task, publish, cancel), item)
         return {"status": "done"}
+    except Cancelled:
+        raise
     except Rejected as r:
         item.records = []
         return {"status": "rejected", "rejection": r.to_dict()}

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from ..batch import BatchEvent, BatchItem, Journal, run_batch
+from ..batch import BatchEvent, BatchItem, Journal, cpu_count, run_batch
 from ..errors import CodeckitError, PackageCheckFailed
 from ..fileio import atomic_write_text
 from ..probe import probe
@@ -27,7 +27,7 @@ from .check import PACKAGE_JSON, check_package
 from .ladder import Ladder, Rung, load_ladder, select_rungs
 from .manifests import declare_measured
 from .packager import FORMATS, packager_exe, run_packager
-from .renditions import rendition_job, run_renditions
+from .renditions import rendition_job, rung_threads, run_renditions
 
 #: Bumped when a change to the package job changes what it writes (finished packages are then redone).
 PACKAGE_VERSION = 1
@@ -63,7 +63,7 @@ class PackageOptions:
     speed: str = declared("medium", check=str, doc="encoder speed: slowest .. fastest")
     prefer: str = declared("hardware", check=str, doc="hardware (first, then software), software, or an encoder")
     jobs: Any = "auto"                       # sources at once, or "auto"
-    threads: int | None = None               # encoder threads per rendition (None: sized to the cores)
+    threads: int | None = None               # encoder threads per rendition (None: the cores shared by pixels)
     overwrite: bool = False                  # redo finished packages
     capabilities: dict | None = field(default=None, compare=False)   # replaces the machine's encoder checks
     per_title: dict = field(default_factory=dict)                    # options of the per-title ladder
@@ -140,6 +140,7 @@ class _Payload:
     options: PackageOptions
     ladder: Ladder | None
     threads: int | None
+    cores: int = 1                          # this source's share of the machine
 
 
 def _names(sources: list[Source], out: Path) -> list[Path]:
@@ -217,7 +218,8 @@ def _package(sources, out_dir, options, *, on_event, cancel) -> PackageReport:
             last = journal.last(key)
             done = (final / PACKAGE_JSON).exists() and last and last["state"] == "done" and not opts.overwrite
             items.append(BatchItem(key=key, label=str(src.path), skip="done in an earlier run" if done else None,
-                                   payload=_Payload(str(src.path), final, opts, ladder, opts.threads),
+                                   payload=_Payload(str(src.path), final, opts, ladder, opts.threads,
+                                                   max(1, cpu_count() // jobs)),
                                    info={"source": str(src.path), "output": str(final)}))
         batch = run_batch(items, _work, jobs=jobs, backend="threads", journal=journal, on_event=on_event,
                           cancel=cancel)
@@ -254,8 +256,9 @@ def _package_one(p: _Payload, tmp: Path, ctx) -> PackageResult:
     else:
         ladder = p.ladder
         rungs = select_rungs(info, ladder, max_height=o.max_height, count=o.rungs)
+    threads = p.threads or rung_threads(rungs, p.cores)
     job = rendition_job(info, rungs, tmp / "enc", codec=o.codec, segment_s=o.segment_s, quality=ladder.quality,
-                        bufsize_factor=ladder.bufsize_factor, speed=o.speed, prefer=o.prefer, threads=p.threads,
+                        bufsize_factor=ladder.bufsize_factor, speed=o.speed, prefer=o.prefer, threads=threads,
                         capabilities=o.capabilities)
 
     def progress(pr) -> None:
@@ -295,12 +298,14 @@ def _package_one(p: _Payload, tmp: Path, ctx) -> PackageResult:
 
 def _measure_rungs(record: dict, job, report, source: str) -> None:
     """Each per-title rung's measured bitrate (its segments) and VMAF (the whole rendition against the source,
-    every 2nd frame, upscaled to the source's display size)."""
+    every 2nd frame, both at the display size the analysis scored at: the top rung's)."""
     from ..quality import QualitySettings, measure
     averages = {r["key"]: r["average"] for r in report.renditions}
+    size = tuple(int(x) for x in record["scored_at"].split("x"))
     for rung, rendition in zip(record["rungs"], job.renditions):
         rung["measured_bitrate"] = averages.get(rendition.name)
-        rung["measured_vmaf"] = round(measure(source, rendition.output, QualitySettings(subsample=2)).score, 3)
+        q = measure(source, rendition.output, QualitySettings(subsample=2, size=size))
+        rung["measured_vmaf"] = round(q.score, 3)
 
 
 def _move_into_place(pkg: Path, final: Path) -> None:

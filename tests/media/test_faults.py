@@ -6,18 +6,21 @@ from __future__ import annotations
 import http.server
 import json
 import os
+import random
 import shutil
 import signal
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from codeckit.demo_media import lavfi_clip
 from codeckit.ffmpeg import ffmpeg_exe
-from tests.faults import (cli_args, decodes, journal_records, kill_at, kill_rounds, last_states, make_batch,
-                          make_mutants, run_cli, start_cli, stamps, temps, wait_for)
+from tests.faults import (cli_args, decodes, journal_records, kill_at, kill_in_flight, kill_rounds, last_states,
+                          live_processes, make_batch, make_mutants, run_cli, slow_ffmpeg, start_cli, stamps, temps,
+                          wait_for)
 from tests.media.test_sources import _unprivileged
 
 PROFILE = ["-p", "web-h264", "--force-encode"]
@@ -58,15 +61,15 @@ def journaled_clips(out: Path):
 def test_kill_9_during_transcode_loses_nothing_and_redoes_nothing(batch, tmp_path):
     out = tmp_path / "out"
     args = ["transcode", str(batch), "-o", str(out), *PROFILE, "--jobs", "2"]
-    # the six 1 s sources take the command about 0.8 s with a warm cache: kills within that (0.35, 0.84, 0.84 s)
-    figures = kill_rounds(args, _outputs(out), out, rounds=3, seed=13, max_delay=1.2)
+    # two jobs on six items: kills within one item's time, or a round may finish the batch and land nowhere
+    figures = kill_rounds(args, _outputs(out), out, rounds=3, seed=13, env=slow_ffmpeg(tmp_path), items=1.0)
     before = stamps(_outputs(out)())
     final = run_cli(*args, "--json")
     assert final.returncode == 0, final.stderr
     _check_finished_folder(out, 6)
     after = stamps(_outputs(out)())
     assert all(after[p] == s for p, s in before.items())      # finished before the last run: untouched
-    assert figures["kills"] >= 1
+    assert figures["landed"] == 3                               # every kill hit an item in flight
 
 
 def test_kill_9_during_normalize_keeps_the_manifest_consistent(batch, tmp_path):
@@ -74,7 +77,8 @@ def test_kill_9_during_normalize_keeps_the_manifest_consistent(batch, tmp_path):
     args = ["normalize", str(batch), "-o", str(out), "--jobs", "2", "--set", "filter.min_duration_s=0.5",
             "--set", "filter.max_static_fraction=1.0"]
     clips = lambda: sorted(p for p in (out / "clips").rglob("*.mp4") if not p.name.startswith("."))  # noqa: E731
-    kill_rounds(args, journaled_clips(out), out, rounds=2, seed=7, max_delay=6.0)
+    figures = kill_rounds(args, journaled_clips(out), out, rounds=2, seed=7, env=slow_ffmpeg(tmp_path))
+    assert figures["landed"] == 2
     before = stamps(journaled_clips(out)())
     final = run_cli(*args, "--json")
     assert final.returncode in (0, 3), final.stderr
@@ -87,6 +91,29 @@ def test_kill_9_during_normalize_keeps_the_manifest_consistent(batch, tmp_path):
     assert all((out / r["output_path"]).is_file() for r in manifest)
     assert temps(out) == [] and summary["failed"] == 0
     assert all(stamps(clips()).get(p) == s for p, s in before.items())   # journaled as done: never redone
+    check_clips_match_manifest(out, manifest)
+
+
+def check_clips_match_manifest(out: Path, manifest: list[dict]) -> None:
+    """Every clip on disk is in the manifest once, and every manifest clip is on disk: no worker of a killed run
+    renamed a clip into place behind the journal's back."""
+    on_disk = sorted(p.relative_to(out).as_posix() for p in (out / "clips").rglob("*") if p.is_file())
+    listed = [r["output_path"] for r in manifest]
+    assert len(listed) == len(set(listed)) and on_disk == sorted(listed)
+
+
+def test_workers_of_a_killed_normalize_stop_and_rename_nothing(batch, tmp_path):
+    """kill -9 of normalize's parent: its loky workers see the run gone, stop their FFmpeg and rename no clip
+    (before, they went on and put clips in place that no journal recorded, while the next run worked there)."""
+    out = tmp_path / "corpus"
+    args = ["normalize", str(batch), "-o", str(out), "--jobs", "2", "--set", "filter.min_duration_s=0.5",
+            "--set", "filter.max_static_fraction=1.0"]
+    assert kill_in_flight(args, out, random.Random(3), env=slow_ffmpeg(tmp_path, rate=0.1))
+    clips = lambda: sorted(p.name for p in (out / "clips").rglob("*.mp4") if not p.name.startswith("."))  # noqa: E731
+    at_kill = clips()
+    assert wait_for(lambda: not live_processes(str(out)), 2), live_processes(str(out))
+    time.sleep(4)                  # longer than the clips in flight had left to encode at 0.1 x real time
+    assert clips() == at_kill and not live_processes(str(out))
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])

@@ -196,6 +196,11 @@ def test_per_title_ladder_is_recorded_and_the_package_checks(tmp_path, source):
         assert abs(r["measured_vmaf"] - r["predicted_vmaf"]) <= 3
     hull = ladder["hull"]
     assert len(ladder["points"]) == 3 * 2 and all(p in ladder["points"] for p in hull)
+    # probed at the proxy speed (medium -> fast), the middle size calibrated at the package's own speed,
+    # every sample scored at the top rung's size
+    sampling = ladder["sampling"]
+    assert sampling["proxy_speed"] == "fast" and len(sampling["calibration_points"]) == 3
+    assert ladder["scored_at"] == "640x360" and sampling["samples"] >= 2
     assert check_package(out / "talk").ok and not (out / "talk" / "manifest.mpd").exists()
 
 

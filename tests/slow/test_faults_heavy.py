@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from codeckit.demo_media import lavfi_clip
-from tests.faults import run_cli, stamps, temps
-from tests.faults import kill_rounds, make_batch
-from tests.media.test_faults import _check_finished_folder, _outputs, fuzz, journaled_clips
+from tests.faults import kill_rounds, make_batch, run_cli, slow_ffmpeg, stamps, temps
+from tests.media.test_faults import _check_finished_folder, _outputs, check_clips_match_manifest, fuzz, journaled_clips
+from tests.media.test_faults_batch import (compare_baseline, compare_kills, compare_sources,  # noqa: F401 (fixtures)
+                                          package_baseline, package_kills, package_sources)
 
 #: Where the figures of a run go, for docs/reliability.md (not written unless set).
 FIGURES = os.environ.get("CODECKIT_FAULT_FIGURES")
@@ -36,8 +37,9 @@ def test_20_kills_during_transcode(batch, tmp_path):
     out = tmp_path / "out"
     args = ["transcode", str(batch), "-o", str(out), "-p", "web-h264", "--force-encode", "--jobs", "1",
             "--set", "video.speed=slowest"]
-    # one item at a time, each kill within 2.2 s of a start (Python and the planning take about 1 s): most rounds land mid-batch, a few after it ends
-    figures = kill_rounds(args, _outputs(out), out, rounds=20, seed=20, max_delay=2.2)
+    # every kill lands inside an item: FFmpeg reads at 0.25 x real time, the kill comes within one item's time
+    figures = kill_rounds(args, _outputs(out), out, rounds=20, seed=20, env=slow_ffmpeg(tmp_path))
+    assert figures["landed"] == 20
     before = stamps(_outputs(out)())
     assert run_cli(*args).returncode == 0
     _check_finished_folder(out, 16)
@@ -47,9 +49,11 @@ def test_20_kills_during_transcode(batch, tmp_path):
 
 def test_20_kills_during_normalize(batch, tmp_path):
     out = tmp_path / "corpus"
-    args = ["normalize", str(batch), "-o", str(out), "--jobs", "1", "--set", "filter.min_duration_s=0.5",
+    # two loky workers: a kill of the parent must stop them too (no clip renamed behind the journal's back)
+    args = ["normalize", str(batch), "-o", str(out), "--jobs", "2", "--set", "filter.min_duration_s=0.5",
             "--set", "filter.max_static_fraction=1.0"]
-    figures = kill_rounds(args, journaled_clips(out), out, rounds=20, seed=21, max_delay=3.0)
+    figures = kill_rounds(args, journaled_clips(out), out, rounds=20, seed=21, env=slow_ffmpeg(tmp_path))
+    assert figures["landed"] == 20
     before = stamps(journaled_clips(out)())
     final = run_cli(*args, "--json")
     assert final.returncode == 0, final.stderr
@@ -58,7 +62,20 @@ def test_20_kills_during_normalize(batch, tmp_path):
     sources = [r["source_path"] for r in manifest + rejects]
     assert len(sources) == len(set(sources)) == 16 and temps(out) == []
     assert all(stamps(journaled_clips(out)()).get(p) == s for p, s in before.items())
-    _record("normalize_kill_9", {**figures, "lost": 0, "redone": 0})
+    check_clips_match_manifest(out, manifest)
+    _record("normalize_kill_9", {**figures, "lost": 0, "redone": 0, "duplicated": 0})
+
+
+def test_8_kills_during_compare(compare_sources, compare_baseline, tmp_path):
+    figures = compare_kills(compare_sources, tmp_path, rounds=8, seed=22)
+    assert figures["landed"] == 8 and figures.pop("report") == compare_baseline
+    _record("compare_kill_9", figures)
+
+
+def test_8_kills_during_package(package_sources, package_baseline, tmp_path):
+    figures = package_kills(package_sources, tmp_path, rounds=8, seed=23)
+    assert figures["landed"] == 8 and figures.pop("files") == package_baseline
+    _record("package_kill_9", figures)
 
 
 def test_200_mutants(batch, tmp_path):

@@ -6,7 +6,9 @@ import pytest
 from codeckit.codecs import BY_NAME, capped_args, encoder_args
 from codeckit.errors import ConfigError
 from codeckit.package.ladder import load_ladder, select_rungs
-from codeckit.package.per_title import Point, convex_hull, pick_rungs
+from codeckit.package.per_title import Point, SizeCurve, candidate_sizes, convex_hull, pick_at_rates
+from codeckit.package.renditions import rung_threads
+from codeckit.search.model import KnobGrid
 from codeckit.plan import keyint_args
 from codeckit.probe import MediaInfo, VideoStreamInfo
 
@@ -63,16 +65,47 @@ def test_tiny_source_gets_one_rung_at_its_own_size():
     assert [(r.width, r.height) for r in rungs] == [(176, 144)]
 
 
-def test_convex_hull_and_rung_picking():
+def test_convex_hull_across_resolutions():
     pts = [Point(416, 234, 30, 100e3, 60, 0), Point(416, 234, 24, 200e3, 70, 0), Point(640, 360, 30, 210e3, 74, 0),
            Point(640, 360, 24, 400e3, 85, 0), Point(1280, 720, 30, 420e3, 80, 0), Point(1280, 720, 24, 900e3, 92, 0),
            Point(1280, 720, 18, 2000e3, 92.5, 0)]
     hull = convex_hull(pts)
     assert Point(1280, 720, 30, 420e3, 80, 0) not in hull     # beaten by 360p at fewer bits
     assert [p.bitrate for p in hull] == sorted(p.bitrate for p in hull)
-    picked = pick_rungs(hull)
-    assert picked[0].bitrate == 100e3 and picked[-1].vmaf == 92        # the last 0.5 VMAF costs 2x: not taken
-    assert all(b.bitrate >= 1.5 * a.bitrate for a, b in zip(picked, picked[1:]))
+
+
+def _curve(w, h, pts):
+    grid = KnobGrid.of(BY_NAME["libx264"].knob, 0, 51)
+    return SizeCurve(w, h, [Point(w, h, k, r, v, 0) for k, r, v in pts], grid)
+
+
+def test_rungs_are_the_best_size_at_evenly_spaced_rates():
+    # 234p saturates early (upscaled); 720p wins at high rates; 360p in between
+    curves = [_curve(416, 234, [(31, 80e3, 45), (21, 300e3, 60)]),
+              _curve(640, 360, [(31, 150e3, 55), (21, 600e3, 78)]),
+              _curve(1280, 720, [(31, 400e3, 68), (21, 1600e3, 93)])]
+    rungs = pick_at_rates(curves, 100e3, 1500e3, 4)
+    assert [p.height for p in rungs] == [234, 360, 360, 720]
+    rates = [p.bitrate for p in rungs]
+    assert rates == sorted(rates) and abs(rates[0] - 100e3) < 5e3 and abs(rates[-1] - 1500e3) < 80e3
+    ratios = [b / a for a, b in zip(rates, rates[1:])]
+    assert max(ratios) / min(ratios) < 1.1                    # evenly spaced in log rate
+    for p in rungs:                                           # between the probes: knob on the grid, not probed
+        assert 19 <= p.knob <= 33 and (p.knob * 4).is_integer()
+    # a floor of VMAF 50 moves the bottom rung off 234p; rungs buying < 1 VMAF are dropped
+    assert pick_at_rates(curves, 100e3, 1500e3, 4, floor=50)[0].vmaf >= 50
+    assert len(pick_at_rates(curves, 100e3, 1500e3, 40)) < 40
+
+
+def test_candidate_sizes_are_thinned_keeping_top_and_bottom():
+    sizes = candidate_sizes(_info(1920, 1080), max_height=None, ladder=load_ladder("apple"))
+    assert [h for _, h in sizes] == [234, 360, 540, 720, 1080]
+
+
+def test_rung_threads_follow_pixels():
+    rungs = select_rungs(_info(1920, 1080), load_ladder("apple"), count=4)
+    assert rung_threads(rungs, 2) == [1, 1, 1, 1]
+    assert rung_threads(rungs, 16) == [1, 2, 4, 10]
 
 
 def test_capped_quality_through_the_codec_layer():
