@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import multiprocessing
-import os
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -58,74 +56,19 @@ def check_backend(backend: str, address: str | None = None) -> None:
 
 @contextlib.contextmanager
 def engine(backend: str = "local", address: str | None = None, jobs: int | None = None, *,
-           local: str = "processes", preload: tuple[str, ...] = ()) -> Iterator[Engine]:
-    """Set joblib's backend for the `with` block and yield the Engine; `local` is threads or processes.
-
-    `preload`: modules the local process workers need; when given, the workers are forked from a forkserver
-    that imported them once (see `_forkserver`) instead of each starting a fresh interpreter."""
+           local: str = "processes") -> Iterator[Engine]:
+    """Set joblib's backend for the `with` block and yield the Engine; `local` is threads or processes."""
     import joblib
 
     check_backend(backend, address)
     n = jobs or default_jobs()
     if backend == "local":
-        joblib_backend = LOCAL_JOBLIB[local]
-        cluster = _forkserver(preload) if joblib_backend == "loky" and preload else \
-            contextlib.nullcontext((None, False))
+        joblib_backend, cluster = LOCAL_JOBLIB[local], contextlib.nullcontext((None, False))
     else:
         joblib_backend, cluster = backend, (_dask if backend == "dask" else _ray)(address, n)
     with cluster as (addr, started):
         with joblib.parallel_config(backend=joblib_backend, n_jobs=n):
             yield Engine(backend, joblib_backend, n, addr, started)
-
-
-@contextlib.contextmanager
-def _forkserver(preload: tuple[str, ...]):
-    """loky's workers forked from Python's forkserver, which imports `preload` once, for the `with` block.
-
-    loky's own start spawns a fresh interpreter per worker that imports joblib, loky, PyAV and the work's
-    modules again: 0.35-0.45 CPU-s a worker, measured on the normalize bench (two workers, 2 cores). With
-    the forkserver that import happens once (0.33 CPU-s) and each worker is a fork of it (copy-on-write); loky
-    still watches its workers (a killed one is a TerminatedWorkerError, as before). `fork` from this process
-    is not safe (rich's and joblib's threads), the forkserver is a clean single-threaded process."""
-    from joblib.externals.loky.backend import context
-
-    if "forkserver" not in multiprocessing.get_all_start_methods() or not _main_reloadable():
-        yield None, False
-        return
-    before = context.get_start_method()
-    multiprocessing.set_forkserver_preload(list(preload))  # read when the server starts (once a process)
-    context.set_start_method("forkserver", force=True)
-    try:
-        yield None, False
-    finally:
-        context.set_start_method(before, force=True)
-        _stop_forkserver()
-
-
-def _main_reloadable() -> bool:
-    """Whether a forked worker can set up `__main__` as Python's spawn does (a module run with -m, or a script
-    file); a program read from stdin or `-c` cannot be re-read: keep loky's own start there."""
-    import sys
-    main = sys.modules.get("__main__")
-    if getattr(getattr(main, "__spec__", None), "name", None):
-        return True
-    path = getattr(main, "__file__", None)
-    return path is None or os.path.isfile(path)
-
-
-def _stop_forkserver() -> None:
-    """End loky's workers, then the forkserver, and reap it: the server is this process's child, but nothing
-    waits for it (it would outlive the command as an orphan, its CPU time and its workers' counted nowhere:
-    the bench measures the command's whole process tree). Joining the workers first lets the server reap them."""
-    from multiprocessing import forkserver
-    from joblib.externals.loky import reusable_executor
-
-    executor = reusable_executor._executor
-    if executor is not None:
-        executor.shutdown(wait=True)
-    server = getattr(forkserver, "_forkserver", None)
-    if server is not None and hasattr(server, "_stop"):  # Python's own (test) hook: close its pipe, waitpid
-        server._stop()
 
 
 @contextlib.contextmanager

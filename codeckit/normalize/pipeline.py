@@ -34,10 +34,6 @@ STATE_DIR = ".codeckit"
 #: make the corpus differ from machine to machine (and 3 threads on 2 cores was seen to differ run to run);
 #: 1 and 2 gave the same bytes in 16 runs out of 16. Parallelism comes from running several jobs.
 DEFAULT_THREADS = 2
-#: What a local worker imports to run `process_source` (and joblib's side of the call): imported once by the
-#: forkserver the workers are forked from (codeckit.cluster), not once per worker.
-WORKER_MODULES = ("joblib", "joblib.externals.loky.process_executor", "av", "codeckit.batch",
-                  "codeckit.normalize.worker", "codeckit.encode", "codeckit.plan", "codeckit.verify")
 
 
 def collect_sources(sources: Iterable[str | os.PathLike], exclude: Path | str | None = None,
@@ -174,7 +170,7 @@ def normalize(sources: Iterable[str | os.PathLike], out_dir: str | os.PathLike, 
                 for h, src in sorted(inputs.first.items(), key=lambda kv: str(kv[1]))}
         items = _queue(inputs.first, keys, journal, present, summary, make_task, jobs or engine_jobs())
         emit("start", {"files": len(inputs.paths), "todo": len(items), "skipped": summary.skipped})
-        with engine(backend, address, jobs, preload=WORKER_MODULES) as eng:
+        with engine(backend, address, jobs) as eng:
             summary.engine = eng.describe()
             emit("engine", {"engine": summary.engine})
             _run(eng, items, journal, summary, emit)
