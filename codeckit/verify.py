@@ -88,6 +88,10 @@ def _check(path: Path, expect: Expectation, mode: str, gops: int, frames_per_gop
             spans = _demux_spans(container, vs, report.problems)
             if _check_packets(container, vs, spans, expect, report):
                 vs.codec_context.thread_count = 1  # in this thread: its CPU time is counted (thread_time)
+                # the check is that every packet decodes, not how the picture looks: the deblocking filter
+                # finds no error (the bitstream is parsed and reconstructed as before) and costs 18 % of a
+                # full H.264 decode (8 s 480p24: 0.31 -> 0.25 CPU-s), which a stream copy pays (mode=full)
+                vs.codec_context.options = {**vs.codec_context.options, "skip_loop_filter": "all"}
                 _decode_gops(container, vs, spans.keyframes, mode, gops, frames_per_gop, report)
     finally:
         container.close()

