@@ -154,6 +154,14 @@ def _run_one(work: Callable, item: BatchItem, ctx: ItemContext) -> ItemOutcome:
                        error_type=type(exc).__name__, error_code="unexpected", traceback=traceback.format_exc())
 
 
+def _check_backend(backend: str, joblib_backend: str) -> None:
+    """Refuse a backend joblib does not know before anything runs (not by reading joblib's error text)."""
+    from joblib import parallel
+    if joblib_backend not in parallel.BACKENDS and joblib_backend not in getattr(parallel, "EXTERNAL_BACKENDS", {}):
+        raise ConfigError(f"unknown batch backend {backend!r}",
+                          hint="threads, processes, or a registered joblib backend (dask, ray)")
+
+
 def run_batch(items: Iterable[BatchItem], work: Callable[[Any, ItemContext], Any], *, jobs: int = 1,
               backend: str = "threads", journal: JournalView | None = None,
               on_event: Callable[[BatchEvent], None] | None = None,
@@ -171,6 +179,7 @@ def run_batch(items: Iterable[BatchItem], work: Callable[[Any, ItemContext], Any
     cancel = cancel or threading.Event()
     jobs = max(1, int(jobs))
     joblib_backend = BACKENDS.get(backend, backend)
+    _check_backend(backend, joblib_backend)
     # one job runs in this process (joblib's sequential mode), except on Dask, whose joblib backend spreads
     # the work over all the cluster's workers whatever n_jobs says
     local = joblib_backend == "threading" or (jobs == 1 and joblib_backend != "dask")
@@ -181,11 +190,6 @@ def run_batch(items: Iterable[BatchItem], work: Callable[[Any, ItemContext], Any
             batch.run(to_run, joblib_backend, jobs)
         except KeyboardInterrupt:
             cancel.set()
-        except ValueError as exc:
-            if "backend" in str(exc).lower():
-                raise ConfigError(f"unknown batch backend {backend!r}: {exc}",
-                                  hint="threads, processes, or a registered joblib backend (dask, ray)") from None
-            raise
         if cancel.is_set():
             batch.stop_running()
     return BatchReport(outcomes=batch.outcomes, wall_s=time.monotonic() - start, jobs=jobs, backend=backend,
