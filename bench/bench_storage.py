@@ -2,15 +2,16 @@
 
 Staging costs little when downloads of the next items and uploads of finished clips overlap the encodes:
 the issue's bar is S3 wall <= 1.10x local wall. Both runs use the same sources, profile, jobs and threads,
-in fresh output locations; the local run goes first and second (the mean is the baseline) so that a warm
-page cache or a busy neighbour does not favour one side.
+in fresh output locations; local runs go before and after each S3 run (`--repeat N`: N S3 runs, N + 1 local,
+medians compared) so that a warm page cache or a busy neighbour does not favour one side.
 
-    PYTHONPATH=. python bench/bench_storage.py [--sources 8] [--seconds 4] [--jobs 2]
+    PYTHONPATH=. python bench/bench_storage.py [--sources 8] [--seconds 4] [--jobs 2] [--repeat 3]
 """
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -25,6 +26,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=4.0)
     ap.add_argument("--size", default="640x360")
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--repeat", type=int, default=1, help="S3 runs, interleaved with repeat + 1 local runs")
     a = ap.parse_args()
     from codeckit.demo_media import lavfi_clip
     from codeckit.normalize.pipeline import normalize
@@ -34,6 +36,9 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-storage-"))
     server = start_server(work / "s3")
     os.environ.update(server.env())
+    # a fresh hash cache, as the local runs have (theirs is in OUT): an S3 OUT keeps its cache under
+    # XDG_CACHE_HOME, which would otherwise carry over from an earlier bench run
+    os.environ["XDG_CACHE_HOME"] = str(work / "cache")
     try:
         src = work / "src"
         src.mkdir()
@@ -50,14 +55,17 @@ def main() -> None:
             s = normalize([sources], out, "training-480p24", jobs=a.jobs, force_encode=True, storage=Storage())
             assert s.ok and s.clips_out >= a.sources, s.to_dict()
             return time.monotonic() - t
-        local1 = run(str(src), str(work / "out-local-1"))
-        remote = run(f"{bucket}/src", f"{bucket}/out")
-        local2 = run(str(src), str(work / "out-local-2"))
-        base = (local1 + local2) / 2
+        locals_, remotes = [], []
+        for n in range(a.repeat):     # interleaved L S L S ... L: a busy neighbour hits both sides alike
+            locals_.append(run(str(src), str(work / f"out-local-{n}")))
+            remotes.append(run(f"{bucket}/src", f"{bucket}/out-{n}"))
+        locals_.append(run(str(src), str(work / "out-local-last")))
+        base, remote = statistics.median(locals_), statistics.median(remotes)
         print(f"sources: {a.sources} x {a.seconds:g} s {a.size} ({mb:.1f} MB), jobs {a.jobs}, training-480p24")
-        print(f"local folders: {local1:.2f} s, {local2:.2f} s (mean {base:.2f} s)")
-        print(f"s3:// -> s3:// (SeaweedFS on 127.0.0.1): {remote:.2f} s")
-        print(f"ratio s3/local: {remote / base:.3f} (bar: <= 1.10)")
+        print("local folders: " + ", ".join(f"{t:.2f}" for t in locals_) + f" s (median {base:.2f} s)")
+        print("s3:// -> s3:// (SeaweedFS on 127.0.0.1): " + ", ".join(f"{t:.2f}" for t in remotes)
+              + f" s (median {remote:.2f} s)")
+        print(f"ratio s3/local (medians): {remote / base:.3f} (bar: <= 1.10)")
     finally:
         server.stop()
 

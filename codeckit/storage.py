@@ -187,6 +187,39 @@ class Storage:
         with self.calling(url, "write"):
             fs.pipe_file(p, data)
 
+    def write_if(self, url: str, data: bytes, *, etag: str | None = None) -> bool | None:
+        """One PUT that only happens if the object is absent (`etag` None) or still has `etag`: True when
+        written, False when the condition failed (another writer was first), None when this filesystem has
+        no conditional writes (then nothing was written). S3 (If-None-Match / If-Match, AWS since 2024) and
+        SeaweedFS honour them; a server that ignores them is found out by `ObjectLock`."""
+        fs, p = self.fs(url)
+        if not any(proto in ("s3", "s3a") for proto in _protocols(fs)):
+            return None
+        match = {"IfNoneMatch": "*"} if etag is None else {"IfMatch": etag}
+        try:
+            with self.calling(url, "write"):
+                try:
+                    fs.pipe_file(p, data, **match)
+                except OSError as exc:
+                    if _precondition_failed(exc):
+                        return False
+                    raise
+        finally:
+            fs.invalidate_cache(p)
+        return True
+
+    def etag(self, url: str) -> tuple[bytes, str] | None:
+        """(content, ETag) of a small object, or None when there is none."""
+        fs, p = self.fs(url)
+        try:
+            with self.calling(url, "read"):
+                info = fs.info(p, refresh=True)
+                return fs.cat_file(p), str(info.get("ETag") or info.get("etag") or "")
+        except StorageError as exc:
+            if exc.code == "not_found":
+                return None
+            raise
+
     def remove(self, url: str) -> None:
         fs, p = self.fs(url)
         with contextlib.suppress(FileNotFoundError), self.calling(url, "delete"):
@@ -212,6 +245,27 @@ class Storage:
         except Exception as exc:
             with self.calling(url, "list"):
                 raise exc
+
+
+def _protocols(fs) -> tuple[str, ...]:
+    proto = getattr(fs, "protocol", ())
+    return (proto,) if isinstance(proto, str) else tuple(proto)
+
+
+def _precondition_failed(exc: BaseException) -> bool:
+    """Whether an error s3fs translated (to OSError EINVAL) was a failed If-None-Match / If-Match: its
+    botocore cause says 412 PreconditionFailed (or 409 ConditionalRequestConflict: a concurrent write)."""
+    seen = exc
+    for _ in range(4):
+        seen = seen.__cause__ or seen.__context__
+        if seen is None:
+            return False
+        resp = getattr(seen, "response", None)
+        if isinstance(resp, dict):
+            code = resp.get("Error", {}).get("Code")
+            status = resp.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            return code in ("PreconditionFailed", "ConditionalRequestConflict") or status in (409, 412)
+    return False
 
 
 def identity(info: dict) -> str:

@@ -90,6 +90,30 @@ def test_normalize_s3_to_s3_on_dask_writes_clips_manifest_parquet_and_shards(s3,
     _no_secret_anywhere(s3, "corpus")
 
 
+def test_objects_hashed_by_their_workers_keep_ids_duplicates_and_resume(s3, s3_sources, tmp_path, monkeypatch):
+    """Objects of a unique size are hashed by their worker from the staged copy, not streamed by the parent
+    first; copies (same size) are still hashed up front and dropped as duplicates; the manifest's hashes are
+    the bytes' SHA-256 either way, and a rerun (its hash cache gone) skips every source."""
+    import hashlib
+    from codeckit.normalize.pipeline import normalize
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    fs = s3.fs()
+    bucket = s3.bucket("hashing")
+    for name in ("a.mp4", "b.mp4"):
+        fs.copy(f"src/in/{name}", f"hashing/in/{name}")
+    fs.copy("src/in/a.mp4", "hashing/in/copy-of-a.mp4")
+    digest = {k.rsplit("/", 1)[-1]: hashlib.sha256(fs.cat_file(k)).hexdigest() for k in fs.find("hashing/in")}
+    summary = normalize([f"{bucket}/in"], f"{bucket}/out", "training-480p24", jobs=2, storage=Storage())
+    assert summary.ok and summary.unique_sources == 2 and summary.duplicates == 1 and summary.clips_out == 2
+    manifest = [json.loads(x) for x in fs.cat_file("hashing/out/manifest.jsonl").decode().splitlines()]
+    assert {r["source_path"].rsplit("/", 1)[-1]: r["source_sha256"] for r in manifest} == {
+        "a.mp4": digest["a.mp4"], "b.mp4": digest["b.mp4"]}
+    assert all(r["id"].startswith(r["source_sha256"][:20]) for r in manifest)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "another-cache"))
+    again = normalize([f"{bucket}/in"], f"{bucket}/out", "training-480p24", jobs=2, storage=Storage())
+    assert again.skipped == 2 and again.processed == 0 and again.clips_out == 2
+
+
 @pytest.mark.cluster
 def test_transcode_s3_to_s3_on_dask_uploads_verified_outputs_and_resumes(s3, s3_sources, tmp_path):
     from codeckit.probe import probe
@@ -158,6 +182,43 @@ def test_a_second_run_into_one_prefix_is_refused(s3):
             ObjectJournal(Storage(), out).open()
     with ObjectJournal(Storage(), out):      # released: the next run gets it
         pass
+
+
+def test_runs_starting_at_the_same_instant_get_the_lock_exactly_once(s3):
+    """Eight runs race for one prefix's lock (conditional PUTs: no pause, no window): one wins, seven are refused;
+    a stale lock (its heartbeat past the lease) is taken over by exactly one of the racers too."""
+    import threading
+    from codeckit.object_journal import ObjectLock
+    out = s3.bucket("race") + "/out"
+
+    def race() -> list:
+        locks = [ObjectLock(Storage(), out) for _ in range(8)]
+        won, go = [], threading.Barrier(len(locks))
+
+        def take(lock):
+            go.wait()
+            try:
+                won.append(lock.acquire())
+            except JournalBusy:
+                pass
+        threads = [threading.Thread(target=take, args=(lk,)) for lk in locks]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return won
+    first = race()
+    assert len(first) == 1
+    held = json.loads(s3.fs().cat_file("race/out/.codeckit/lock.json"))
+    assert held["id"] == first[0].owner["id"]
+    first[0]._stop.set()                                # the owner dies: no more heartbeats
+    s3.fs().pipe_file("race/out/.codeckit/lock.json",
+                      json.dumps({**held, "host": "elsewhere", "heartbeat": time.time() - 3600}).encode())
+    second = race()
+    assert len(second) == 1
+    assert json.loads(s3.fs().cat_file("race/out/.codeckit/lock.json"))["id"] == second[0].owner["id"]
+    second[0].release()
+    assert not s3.fs().exists("race/out/.codeckit/lock.json")
 
 
 def test_storage_failures_are_named_errors_never_tracebacks(s3, s3_sources, tmp_path):
