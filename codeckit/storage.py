@@ -438,11 +438,16 @@ class Stager:
 _STAGER: Stager | None = None
 
 
+_STAGER_LOCK = threading.Lock()
+
+
 def stager() -> Stager:
+    """This process's Stager (one for all the items it runs: a local run's items are threads of one process)."""
     global _STAGER
-    if _STAGER is None:
-        remove_dead_scratch()
-        _STAGER = Stager()
+    with _STAGER_LOCK:
+        if _STAGER is None:
+            remove_dead_scratch()
+            _STAGER = Stager()
     return _STAGER
 
 

@@ -134,10 +134,6 @@ def build_steps(task: Task, publish=None, cancel=None) -> list[Step]:
             CutClips(prof.clips, prof.fps), Annotate(), EncodeClips(task, publish, cancel)]
 
 
-def _cpu(usage) -> float:
-    return usage.ru_utime + usage.ru_stime
-
-
 def process_source(task: Task, ctx=None, *, publish=None) -> dict:
     """Run one source through the steps; return its result (never raises for a bad source, only Cancelled when
     `ctx`, the batch's ItemContext, says the run stopped or died: no clip is renamed into place after that).
@@ -147,7 +143,7 @@ def process_source(task: Task, ctx=None, *, publish=None) -> dict:
         from .remote import process_remote
         return process_remote(task, ctx)
     start = time.monotonic()
-    self0 = resource.getrusage(resource.RUSAGE_SELF)
+    cpu0 = time.thread_time()   # this item's thread: items of a local run share one process (see pipeline._run)
     item = Item(source=Path(task.source), content_hash=task.content_hash)
     entry: dict = {"key": task.key, "source": task.source, "source_sha256": task.content_hash,
                    **_run_steps_of(task, item, publish, getattr(ctx, "cancel_event", None))}
@@ -157,7 +153,7 @@ def process_source(task: Task, ctx=None, *, publish=None) -> dict:
     entry["records"] = item.records
     entry["measurements"] = item.measurements
     entry["source_s"] = round(_source_seconds(item), 3)
-    entry["cpu_s"] = round(_cpu(self1) - _cpu(self0) + ffmpeg_cpu, 3)
+    entry["cpu_s"] = round(time.thread_time() - cpu0 + ffmpeg_cpu, 3)
     entry["wall_s"] = round(time.monotonic() - start, 3)
     entry["peak_rss_mb"] = {"worker": round(self1.ru_maxrss / 1024, 1),
                             "ffmpeg": round(children.ru_maxrss / 1024, 1)}
