@@ -35,7 +35,7 @@ from .options import backend_options, stall_option, storage_options
 @click.option("-j", "--jobs", type=click.IntRange(1, 1024), default=None,
               help="Sources processed at once (default: the number of cores).")
 @click.option("--threads", type=click.IntRange(1, 256), default=None,
-              help="Encoder threads per job (default 2: a fixed count keeps outputs identical across machines).")
+              help="Encoder threads per job (default 1: a fixed count keeps outputs identical across machines).")
 @click.option("--force-encode", is_flag=True, help="Re-encode even sources that already conform.")
 @stall_option
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary instead of tables.")

@@ -31,9 +31,11 @@ from .worker import Task, process_source
 PIPELINE_VERSION = 1
 STATE_DIR = ".codeckit"
 #: Encoder threads per job. Fixed, not "auto": x264's output depends on its thread count, so "auto" would
-#: make the corpus differ from machine to machine (and 3 threads on 2 cores was seen to differ run to run);
-#: 1 and 2 gave the same bytes in 16 runs out of 16. Parallelism comes from running several jobs.
-DEFAULT_THREADS = 2
+#: make the corpus differ from machine to machine (and 3 threads on 2 cores was seen to differ run to run).
+#: One: parallelism comes from running a job per core, and one x264 thread does the same work for less CPU
+#: (bench_normalize's mixed corpus, A/B interleaved: 25.25 CPU-s against 25.71 with 2, -1.8 %); a lone
+#: source takes longer on the clock, a corpus does not. `--threads N` still sets it.
+DEFAULT_THREADS = 1
 
 
 def collect_sources(sources: Iterable[str | os.PathLike], exclude: Path | str | None = None,
