@@ -49,10 +49,12 @@ def test_20_kills_during_transcode(batch, tmp_path):
 
 def test_20_kills_during_normalize(batch, tmp_path):
     out = tmp_path / "corpus"
-    # two loky workers: a kill of the parent must stop them too (no clip renamed behind the journal's back)
+    # two items at once (threads of the run): a kill of the run must stop both, no clip renamed behind the
+    # journal's back. The kill comes within one item's time (two items run at once, so a window of two let the
+    # 16 sources finish before the 20th round once items no longer waited for worker processes to start)
     args = ["normalize", str(batch), "-o", str(out), "--jobs", "2", "--set", "filter.min_duration_s=0.5",
             "--set", "filter.max_static_fraction=1.0"]
-    figures = kill_rounds(args, journaled_clips(out), out, rounds=20, seed=21, env=slow_ffmpeg(tmp_path))
+    figures = kill_rounds(args, journaled_clips(out), out, rounds=20, seed=21, env=slow_ffmpeg(tmp_path), items=1.0)
     assert figures["landed"] == 20
     before = stamps(journaled_clips(out)())
     final = run_cli(*args, "--json")
