@@ -38,6 +38,14 @@ def _command_of(args: list[str]) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    try:
+        _main(argv)
+    except KeyboardInterrupt:   # one that landed while an error was being reported: still the signal's code
+        from . import common
+        sys.exit(128 + (common.stopped_by or 2))
+
+
+def _main(argv: list[str] | None) -> None:
     _register(_command_of(sys.argv[1:] if argv is None else argv))
     verbose = "-v" in (argv or sys.argv[1:]) or "--verbose" in (argv or sys.argv[1:])
     install_log_handler(verbose)
@@ -46,8 +54,9 @@ def main(argv: list[str] | None = None) -> None:
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        sys.exit(130)
+    except click.exceptions.Abort:   # click's wrapping of a KeyboardInterrupt (ours, from SIGTERM, included)
+        from . import common
+        sys.exit(128 + (common.stopped_by or 2))
     except CodeckitError as exc:
         report_error(exc, verbose)
         sys.exit(2)
