@@ -115,8 +115,8 @@ def _find_inputs(sources: Iterable[str | os.PathLike], out: Path | str, state: P
 def _hashed_by_worker(walk: SourceWalk) -> set[str]:
     """Objects no other source can duplicate, their size being unique among the sources: their content hash
     (for clip ids and the manifest) is taken by the worker from the staged copy, so the parent does not read
-    every object once more before the work starts (streaming 7 MB from a local S3 server cost ~0.2 s of the
-    run's wall). Exact duplicates are the same bytes, so only sources of equal size are hashed up front."""
+    every object once more, before any work starts, than the workers download it (bench_storage). Exact
+    duplicates are the same bytes, so only sources of equal size are hashed up front."""
     sizes: dict[int, int] = {}
     size_of = {}
     for s in walk.sources:
