@@ -49,6 +49,8 @@ MIN_VMAF_GAIN = 1.0
 #: The cap (maxrate) of each rung over its predicted bitrate: room for the harder parts of the title.
 CAP_OVER_PREDICTED = 1.5
 MAX_RUNGS = 6
+#: The calibration probes encode this many of the samples (None: all of them).
+CALIBRATION_SAMPLES = None
 #: Samples: their encodes (rolls included) add up to about this share of the source; half-second samples on
 #: sources under SHORT_SOURCE_S (each sample's rolls cost 0.75 s of encode whatever its length).
 ANALYSIS_SHARE = 0.2
@@ -152,6 +154,13 @@ def candidate_sizes(info: MediaInfo, *, max_height: int | None, ladder: Ladder |
     return sorted(kept, key=lambda s: s[0] * s[1])
 
 
+def calibration_size(sizes: list[tuple[int, int]], height: int | None = None) -> tuple[int, int]:
+    """The size probed at the package's own speed: the one nearest `height` (None: the middle one)."""
+    if height is None:
+        return sizes[len(sizes) // 2]
+    return min(sizes, key=lambda s: abs(s[1] - height))
+
+
 def analysis_samples(info: MediaInfo, count: int | None = None) -> tuple[int | None, float]:
     """(samples, seconds each) for the analysis: encodes adding up to ANALYSIS_SHARE of the source."""
     total = info.primary_video.duration_s or info.duration_s or 0.0
@@ -179,33 +188,37 @@ def measure_curves(info: MediaInfo, impl, speed, sizes, qualities, *, threads: i
     version = build_info().version
     probers: list[Prober] = []
 
-    def prober(w: int, h: int, at_speed) -> Prober:
+    def prober(w: int, h: int, at_speed, sample_limit: int | None = None) -> Prober:
         recipe = EncodeRecipe(impl, at_speed, 8, (f"scale={w}:{h}:flags=bicubic", "setsar=1"),
                               ("-threads", str(threads)) if threads else ())
         probers.append(Prober(Path(info.path), info, recipe, grid, version, samples=count, sample_duration_s=seconds,
                               model="auto", subsample=opts.get("subsample"), cache=opts.get("cache", True),
                               on_probe=None, score_size=sizes[-1], windows_of=probers[0] if probers else None,
-                              score_threads=SCORE_THREADS))
+                              score_threads=SCORE_THREADS, sample_limit=sample_limit))
         return probers[-1]
     try:
-        points = []
+        points, by_size = [], {}
         for w, h in sizes:
-            pr = prober(w, h, fast)
+            pr = by_size[(w, h)] = prober(w, h, fast)
             points += [_point(w, h, pr(grid.u(k))) for k in knobs]
         n_proxy = len(points)
         calibration = None
         if fast != SPEEDS[speed_index(speed)]:
-            # the middle size at the package's own speed too: the proxy's curves are moved onto it
-            w, h = sizes[len(sizes) // 2]
-            pr = prober(w, h, speed)
+            # one size at the package's own speed too (on the first few samples): the proxy's curves move onto it
+            w, h = calibration_size(sizes, opts.get("calibration_height"))
+            pr = prober(w, h, speed, opts.get("calibration_samples", CALIBRATION_SAMPLES))
             points += [_point(w, h, pr(grid.u(k))) for k in knobs]
-            calibration = _calibration(points[:n_proxy], points[n_proxy:], grid)
+            proxy = by_size[(w, h)]
+            same = [_point(w, h, proxy.summarize(k, proxy.probes[grid.u(k)].samples[:len(pr.spans)]))
+                    for k in knobs]
+            calibration = _calibration(same, points[n_proxy:], grid)
         first = probers[0]
         sampling = {"whole_source": first.full, "samples": 0 if first.full else len(first.spans),
                     "sample_seconds": None if first.full else seconds, "vmaf_subsample": first.qs.subsample,
                     "proxy_speed": fast, "calibration": calibration and calibration.to_dict(),
                     "proxy_points": [p.to_dict() for p in points[:n_proxy]] if calibration else None,
-                    "calibration_points": [p.to_dict() for p in points[n_proxy:]] if calibration else None}
+                    "calibration_points": [p.to_dict() for p in points[n_proxy:]] if calibration else None,
+                    "cpu_s": _cpu_breakdown(probers)}
     finally:
         for pr in reversed(probers):
             pr.close()
@@ -214,6 +227,13 @@ def measure_curves(info: MediaInfo, impl, speed, sizes, qualities, *, threads: i
         probes = [p for p in points[:n_proxy] if (p.width, p.height) == (w, h)]
         curves.append(SizeCurve(w, h, [calibration.apply(p, grid) for p in probes] if calibration else probes, grid))
     return points, curves, sampling
+
+
+def _cpu_breakdown(probers: list[Prober]) -> dict:
+    """The analysis CPU by step (decoding the windows, sample encodes, scores), of what was not cached."""
+    rs = [r for pr in probers for p in pr.probes.values() for r in p.samples if not r.cached]
+    return {"windows": round(sum(r.window_cpu_s for r in rs), 2), "encodes": round(sum(r.encode_cpu_s for r in rs), 2),
+            "scores": round(sum(r.score_cpu_s for r in rs), 2), "sample_scores": len(rs)}
 
 
 @dataclass
@@ -272,7 +292,8 @@ def per_title_ladder(info: MediaInfo, options, workdir: Path, *, threads: int | 
     sel = choose_encoder(EncoderRequest(options.codec, speed=options.speed, bit_depth=8, prefer=options.prefer),
                          options.capabilities)
     impl = sel.current.implementation
-    sizes = [tuple(s) for s in opts.get("sizes") or candidate_sizes(info, max_height=options.max_height)]
+    sizes = [tuple(s) for s in opts.get("sizes") or candidate_sizes(info, max_height=options.max_height,
+                                                                     step=opts.get("size_step", SIZE_STEP))]
     points, curves, sampling = measure_curves(info, impl, options.speed, sizes, opts.get("qualities", QUALITIES),
                                               threads=threads, opts=opts)
     lo, hi, n = static_span(info, curves, impl, codec=options.codec, max_height=options.max_height,

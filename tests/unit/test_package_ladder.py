@@ -6,7 +6,8 @@ import pytest
 from codeckit.codecs import BY_NAME, capped_args, encoder_args
 from codeckit.errors import ConfigError
 from codeckit.package.ladder import load_ladder, select_rungs
-from codeckit.package.per_title import Point, SizeCurve, candidate_sizes, convex_hull, pick_at_rates
+from codeckit.package.per_title import (Point, SizeCurve, calibration_size, candidate_sizes, convex_hull,
+                                        pick_at_rates)
 from codeckit.package.renditions import rung_threads
 from codeckit.search.model import KnobGrid
 from codeckit.plan import keyint_args
@@ -100,6 +101,14 @@ def test_rungs_are_the_best_size_at_evenly_spaced_rates():
 def test_candidate_sizes_are_thinned_keeping_top_and_bottom():
     sizes = candidate_sizes(_info(1920, 1080), max_height=None, ladder=load_ladder("apple"))
     assert [h for _, h in sizes] == [234, 360, 540, 720, 1080]
+
+
+def test_candidate_sizes_step_and_the_calibration_size():
+    info = _info(1920, 1080)
+    wider = candidate_sizes(info, max_height=None, ladder=load_ladder("apple"), step=1.4)
+    assert [h for _, h in wider] == [234, 432, 720, 1080]
+    assert calibration_size(wider) == (1280, 720)                    # the middle one by default
+    assert calibration_size(wider, 400) == (768, 432)                # else the nearest to the height asked
 
 
 def test_rung_threads_follow_pixels():
