@@ -11,6 +11,7 @@ together, bench/_media.py):
 
     python3 bench/bench_package.py                          # 1080p, 10 s: long on 2 cores
     python3 bench/bench_package.py --height 540 --seconds 8   # a quick look
+    python3 bench/bench_package.py --skip-one-decode --apple-json /tmp/apple.json --per-title '{"samples": 3}'
 """
 from __future__ import annotations
 
@@ -81,11 +82,19 @@ def rung_points(pkg: Path, src: Path) -> list[tuple[float, float]]:
     return sorted(points)
 
 
-def per_title_vs_apple(src: Path, work: Path, speed: str, rungs: int) -> dict:
+def per_title_vs_apple(src: Path, work: Path, speed: str, rungs: int, overrides: dict | None = None,
+                       apple_json: Path | None = None) -> dict:
+    """`overrides`: PackageOptions.per_title fields for an experiment; `apple_json`: the Apple package's
+    figures are read from this file when it exists (the same source, speed and rungs; written otherwise), so
+    an experiment packages only the per-title ladder."""
     out = {}
+    if apple_json and apple_json.exists():
+        out["apple"] = json.loads(apple_json.read_text())
     for name in ("apple", "per-title"):
+        if name in out:
+            continue
         report = package([src], work / name, PackageOptions(ladder=name, speed=speed, rungs=rungs, formats="hls",
-                                                            per_title={"cache": False}))
+                                                            per_title={"cache": False, **(overrides or {})}))
         item = report.items[0]
         if item.state != "done":
             return {"error": f"{name}: {item.reason}"}
@@ -97,6 +106,8 @@ def per_title_vs_apple(src: Path, work: Path, speed: str, rungs: int) -> dict:
             out[name].update(analysis_cpu_s=lad["analysis_cpu_s"], sampling=lad["sampling"], span=lad["span"],
                              rungs=[(f"{r['width']}x{r['height']}", r["knob"], r["predicted_bitrate"],
                                      r["predicted_vmaf"]) for r in lad["rungs"]])
+        if name == "apple" and apple_json:
+            apple_json.write_text(json.dumps(out[name]))
     bd = bd_rate(out["apple"]["points"], out["per-title"]["points"])
     out["bd_rate"] = bd.to_dict()
     out["bd_rate_percent"] = None if bd.value_pct is None else round(bd.value_pct, 2)
@@ -113,6 +124,11 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None,
                     help="encoder threads of every rung (default: the cores shared by pixels, rung_threads); "
                          "fixed either way, so the frames are identical")
+    ap.add_argument("--skip-one-decode", action="store_true", help="only the per-title vs Apple part")
+    ap.add_argument("--per-title", metavar="JSON", default=None,
+                    help="PackageOptions.per_title overrides for an experiment, e.g. '{\"vmaf_subsample\": 5}'")
+    ap.add_argument("--apple-json", type=Path, default=None,
+                    help="read the Apple package's figures from this file if it exists, else write them there")
     args = ap.parse_args()
     width = args.height * 16 // 9 // 2 * 2
     src = mixed_clip(width, args.height, args.seconds)
@@ -121,8 +137,11 @@ def main() -> None:
         result = {"machine": {"cores": cpu_count(), "python": platform.python_version(),
                               "ffmpeg": build_info().version},
                   "source": f"{width}x{args.height}, {args.seconds:g} s mixed content", "speed": args.speed,
-                  "one_decode": one_decode_vs_separate(src, work, args.speed, args.threads),
-                  "per_title": per_title_vs_apple(src, work, args.speed, 4)}
+                  "per_title_overrides": json.loads(args.per_title) if args.per_title else None}
+        if not args.skip_one_decode:
+            result["one_decode"] = one_decode_vs_separate(src, work, args.speed, args.threads)
+        result["per_title"] = per_title_vs_apple(src, work, args.speed, 4, result["per_title_overrides"],
+                                                 args.apple_json)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(json.dumps(result, indent=2))

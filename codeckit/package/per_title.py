@@ -6,8 +6,8 @@ Every sample encode is scored at the top candidate's display size (each renditio
 rung, as a viewer sees it and as Netflix scores it; a source larger than the top rung is scaled down to it).
 Each size gets a few probes (QUALITIES) and a monotone curve in the knob through them (log bitrate and VMAF,
 PCHIP as in the search), so the rungs fall between the probed values instead of on a coarse grid. The probes
-encode one speed step faster than the package (a proxy), and the middle size probed at the package's own speed
-moves every curve onto it; the samples' decoded windows are shared by every size.
+encode one speed step faster than the package (a proxy), and the second smallest size probed at the package's
+own speed moves every curve onto it; the samples' decoded windows are shared by every size.
 The rungs sit at bitrates spaced evenly (in log rate) over the range the static ladder would span on this
 source, so a per-title ladder and the static one are compared over the same rates with as many rungs.
 """
@@ -24,8 +24,8 @@ from ..compare.rd import RDPoint, convex_hull as rd_convex_hull
 from ..ffmpeg import build_info
 from ..probe import MediaInfo
 from ..search.model import KnobGrid, MonotoneCurve
-from ..search.samples import POST_ROLL_S, PRE_ROLL_S, EncodeRecipe
-from ..search.sample_encode import Prober
+from ..search.samples import POST_ROLL_S, PRE_ROLL_S, EncodeRecipe, sample_count
+from ..search.sample_encode import SUBSAMPLE_FROM_HEIGHT, Prober
 from .ladder import Ladder, load_ladder, select_rungs
 
 #: Common 0-100 qualities probed at every candidate size (x264: CRF 31 and 21). Two probes per size and the
@@ -38,8 +38,18 @@ PROXY_SPEED_STEPS = 1
 #: libvmaf threads of a sample's score: a sample scores a dozen frames, and a pool of threads for them cost
 #: 15 % more CPU than one (0.52 s against 0.44 s at 1080p, 2 cores)
 SCORE_THREADS = 1
-#: Candidate sizes closer than this in height to a kept one are dropped (1080p: 1080, 720, 540, 360, 234).
+#: Candidate sizes: this many, spaced evenly in log height from the ladder's bottom size to the top (each the
+#: nearest ladder size; 1080p: 1080, 720, 360, 234). Five (1080, 720, 540, 360, 234: thinned at 1.3x) cost
+#: 4 more sample encodes and scores, and the hull on the 1080p bench never used 540p; BD-rate the same
+#: (-8.2 %). Thinning at 1.4x instead (1080, 720, 432, 234) put the bottom rung at 432p: -6.4 %.
+CANDIDATE_SIZES = 4
+#: `size_step` option: candidate sizes thinned so each is this many times taller than the next kept.
 SIZE_STEP = 1.3
+#: VMAF subsample of the sample scores on sources this tall and up (the search's SUBSAMPLE_FROM_HEIGHT):
+#: every 5th frame instead of every 3rd. A score's CPU is mostly fixed (libvmaf's start, decoding and scaling
+#: every frame): 0.36 s against 0.43 s at 1080p; the bench's predicted rung VMAFs moved by <= 0.4 and the
+#: same rungs were picked.
+VMAF_SUBSAMPLE = 5
 #: The curves are read this many knob units past the probed values (x264 CRF: 2 steps, rate x1.25 each).
 EXTRAPOLATE = 2.0
 #: The lowest rung has at least this VMAF (at the top rung's size) when the hull reaches it.
@@ -49,6 +59,9 @@ MIN_VMAF_GAIN = 1.0
 #: The cap (maxrate) of each rung over its predicted bitrate: room for the harder parts of the title.
 CAP_OVER_PREDICTED = 1.5
 MAX_RUNGS = 6
+#: The calibration probes encode this many of the samples (None: all of them). One of two moved the 1080p
+#: bench's predicted VMAFs up by 7 (one clip's offsets for the whole title): BD-rate -2.9 % instead of -8.2 %.
+CALIBRATION_SAMPLES = None
 #: Samples: their encodes (rolls included) add up to about this share of the source; half-second samples on
 #: sources under SHORT_SOURCE_S (each sample's rolls cost 0.75 s of encode whatever its length).
 ANALYSIS_SHARE = 0.2
@@ -135,11 +148,18 @@ def _geometric(lo: float, hi: float, n: int) -> list[float]:
 
 
 def candidate_sizes(info: MediaInfo, *, max_height: int | None, ladder: Ladder | None = None,
-                    step: float = SIZE_STEP) -> list[tuple[int, int]]:
-    """The static ladder's sizes this source can have (never above it), smallest first, thinned so that each
-    is at least `step` times taller than the next smaller one kept (the top and the bottom always kept)."""
+                    step: float | None = None, count: int = CANDIDATE_SIZES) -> list[tuple[int, int]]:
+    """The static ladder's sizes this source can have (never above it), smallest first: `count` of them,
+    nearest to heights spaced evenly in log height from the bottom to the top; or, with `step`, thinned so
+    that each is at least `step` times taller than the next smaller one kept (the top and bottom kept)."""
     rungs = select_rungs(info, ladder or load_ladder("apple"), max_height=max_height)
     sizes = sorted({(r.width, r.height) for r in rungs}, key=lambda s: s[0] * s[1])
+    if step is None:
+        if len(sizes) <= count:
+            return sizes
+        lo, hi = math.log(sizes[0][1]), math.log(sizes[-1][1])
+        aims = [lo + (hi - lo) * i / (count - 1) for i in range(count)]
+        return sorted({min(sizes, key=lambda s: abs(math.log(s[1]) - a)) for a in aims}, key=lambda s: s[0] * s[1])
     kept = sizes[-1:]
     for s in reversed(sizes[:-1]):
         if kept[-1][1] >= step * s[1]:
@@ -150,6 +170,15 @@ def candidate_sizes(info: MediaInfo, *, max_height: int | None, ladder: Ladder |
         else:
             kept.append(sizes[0])
     return sorted(kept, key=lambda s: s[0] * s[1])
+
+
+def calibration_size(sizes: list[tuple[int, int]], height: int | None = None) -> tuple[int, int]:
+    """The size probed at the package's own speed: the one nearest `height` (None: the second smallest, 360p
+    of a 1080p source). Its probes encode at the slower speed, so a small size is cheap: 360p instead of 540p
+    saved ~1 CPU-s on the 1080p bench, and the rungs and BD-rate did not move (-8.2 %)."""
+    if height is None:
+        return sizes[min(1, len(sizes) - 1)]
+    return min(sizes, key=lambda s: abs(s[1] - height))
 
 
 def analysis_samples(info: MediaInfo, count: int | None = None) -> tuple[int | None, float]:
@@ -176,36 +205,43 @@ def measure_curves(info: MediaInfo, impl, speed, sizes, qualities, *, threads: i
     knobs = sorted({impl.knob.value_for_quality(q) for q in qualities})
     count, seconds = analysis_samples(info, opts.get("samples"))
     fast = proxy_speed(speed, opts.get("proxy_speed_steps", PROXY_SPEED_STEPS))
+    sampled = sample_count(info, count, seconds) > 0
+    subsample = opts.get("subsample") or (VMAF_SUBSAMPLE if sampled and info.video[0].height >= SUBSAMPLE_FROM_HEIGHT
+                                          else None)
     version = build_info().version
     probers: list[Prober] = []
 
-    def prober(w: int, h: int, at_speed) -> Prober:
+    def prober(w: int, h: int, at_speed, sample_limit: int | None = None) -> Prober:
         recipe = EncodeRecipe(impl, at_speed, 8, (f"scale={w}:{h}:flags=bicubic", "setsar=1"),
                               ("-threads", str(threads)) if threads else ())
         probers.append(Prober(Path(info.path), info, recipe, grid, version, samples=count, sample_duration_s=seconds,
-                              model="auto", subsample=opts.get("subsample"), cache=opts.get("cache", True),
+                              model="auto", subsample=subsample, cache=opts.get("cache", True),
                               on_probe=None, score_size=sizes[-1], windows_of=probers[0] if probers else None,
-                              score_threads=SCORE_THREADS))
+                              score_threads=SCORE_THREADS, sample_limit=sample_limit))
         return probers[-1]
     try:
-        points = []
+        points, by_size = [], {}
         for w, h in sizes:
-            pr = prober(w, h, fast)
+            pr = by_size[(w, h)] = prober(w, h, fast)
             points += [_point(w, h, pr(grid.u(k))) for k in knobs]
         n_proxy = len(points)
         calibration = None
         if fast != SPEEDS[speed_index(speed)]:
-            # the middle size at the package's own speed too: the proxy's curves are moved onto it
-            w, h = sizes[len(sizes) // 2]
-            pr = prober(w, h, speed)
+            # one size at the package's own speed too (on the first few samples): the proxy's curves move onto it
+            w, h = calibration_size(sizes, opts.get("calibration_height"))
+            pr = prober(w, h, speed, opts.get("calibration_samples", CALIBRATION_SAMPLES))
             points += [_point(w, h, pr(grid.u(k))) for k in knobs]
-            calibration = _calibration(points[:n_proxy], points[n_proxy:], grid)
+            proxy = by_size[(w, h)]
+            same = [_point(w, h, proxy.summarize(k, proxy.probes[grid.u(k)].samples[:len(pr.spans)]))
+                    for k in knobs]
+            calibration = _calibration(same, points[n_proxy:], grid)
         first = probers[0]
         sampling = {"whole_source": first.full, "samples": 0 if first.full else len(first.spans),
                     "sample_seconds": None if first.full else seconds, "vmaf_subsample": first.qs.subsample,
                     "proxy_speed": fast, "calibration": calibration and calibration.to_dict(),
                     "proxy_points": [p.to_dict() for p in points[:n_proxy]] if calibration else None,
-                    "calibration_points": [p.to_dict() for p in points[n_proxy:]] if calibration else None}
+                    "calibration_points": [p.to_dict() for p in points[n_proxy:]] if calibration else None,
+                    "cpu_s": _cpu_breakdown(probers)}
     finally:
         for pr in reversed(probers):
             pr.close()
@@ -214,6 +250,13 @@ def measure_curves(info: MediaInfo, impl, speed, sizes, qualities, *, threads: i
         probes = [p for p in points[:n_proxy] if (p.width, p.height) == (w, h)]
         curves.append(SizeCurve(w, h, [calibration.apply(p, grid) for p in probes] if calibration else probes, grid))
     return points, curves, sampling
+
+
+def _cpu_breakdown(probers: list[Prober]) -> dict:
+    """The analysis CPU by step (decoding the windows, sample encodes, scores), of what was not cached."""
+    rs = [r for pr in probers for p in pr.probes.values() for r in p.samples if not r.cached]
+    return {"windows": round(sum(r.window_cpu_s for r in rs), 2), "encodes": round(sum(r.encode_cpu_s for r in rs), 2),
+            "scores": round(sum(r.score_cpu_s for r in rs), 2), "sample_scores": len(rs)}
 
 
 @dataclass
@@ -272,7 +315,8 @@ def per_title_ladder(info: MediaInfo, options, workdir: Path, *, threads: int | 
     sel = choose_encoder(EncoderRequest(options.codec, speed=options.speed, bit_depth=8, prefer=options.prefer),
                          options.capabilities)
     impl = sel.current.implementation
-    sizes = [tuple(s) for s in opts.get("sizes") or candidate_sizes(info, max_height=options.max_height)]
+    sizes = [tuple(s) for s in opts.get("sizes") or candidate_sizes(info, max_height=options.max_height,
+                                                                     step=opts.get("size_step"))]
     points, curves, sampling = measure_curves(info, impl, options.speed, sizes, opts.get("qualities", QUALITIES),
                                               threads=threads, opts=opts)
     lo, hi, n = static_span(info, curves, impl, codec=options.codec, max_height=options.max_height,

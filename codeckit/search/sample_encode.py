@@ -92,12 +92,14 @@ class Prober:
                  *, samples: int | None, sample_duration_s: float | None, model: str, subsample: int | None,
                  cache: bool | str | Path, on_probe: Callable[[Probe], None] | None,
                  score_size: tuple[int, int] | None = None, windows_of: "Prober | None" = None,
-                 score_threads: int | None = None):
+                 score_threads: int | None = None, sample_limit: int | None = None):
         v = info.video[0]
         self.src, self.info, self.v, self.recipe, self.grid = src, info, v, recipe, grid
         self.ffmpeg_version, self.on_probe = ffmpeg_version, on_probe
         profile = packet_profile(src, v.index) if sample_count(info, samples, sample_duration_s) else None
         self.spans = plan_samples(info, count=samples, duration_s=sample_duration_s, profile=profile)
+        if sample_limit:
+            self.spans = self.spans[:sample_limit]     # the first few of the planned samples (a calibration)
         self.full = len(self.spans) == 1 and self.spans[0].whole
         self.key_every_s = keyframe_interval_s(profile, v.duration_s or info.duration_s)
         if subsample is None:
@@ -114,7 +116,8 @@ class Prober:
         self.window_options = window_input_options(info) if self.use_windows else []
         self.windows: dict[int, tuple[Path, float]] = {}   # sample -> (its decoded frames, CPU spent decoding them)
         self.window_dir = self.workdir
-        if windows_of is not None and windows_of.spans == self.spans and windows_of.use_windows and self.use_windows:
+        if (windows_of is not None and windows_of.spans[:len(self.spans)] == self.spans and windows_of.use_windows
+                and self.use_windows):
             # the same samples of the same source (another size or speed of a per-title ladder): their decoded
             # windows are shared, decoded once (on the 1080p bench source, 5 sizes each decoding its own
             # windows spent 7.1 s of a 35 s analysis on it); `windows_of` must stay open while this one runs
@@ -128,18 +131,22 @@ class Prober:
         k = self.grid.knob(u)
         t0 = time.monotonic()
         results = [self._sample(i, span, k) for i, span in enumerate(self.spans)]
-        scored = sum(r.scored_frames for r in results)
-        seconds = sum(r.seconds for r in results)
-        p = Probe(knob=plain_number(k), vmaf=sum(r.vmaf * r.scored_frames for r in results) / max(1, scored),
-                  bytes=sum(r.bytes for r in results), seconds=seconds,
-                  bitrate=_bitrate(results, seconds, None if self.full else self.key_every_s),
-                  samples=results,
-                  cpu_s=sum(r.window_cpu_s + r.encode_cpu_s + r.score_cpu_s for r in results if not r.cached),
-                  wall_s=time.monotonic() - t0, cached=all(r.cached for r in results))
+        p = self.summarize(k, results, time.monotonic() - t0)
         self.probes[u] = p
         if self.on_probe:
             self.on_probe(p)
         return p
+
+    def summarize(self, k: float, results: list[SampleResult], wall_s: float = 0.0) -> Probe:
+        """The probe at knob value k that these sample results make (all of a probe's, or some of them)."""
+        scored = sum(r.scored_frames for r in results)
+        seconds = sum(r.seconds for r in results)
+        return Probe(knob=plain_number(k), vmaf=sum(r.vmaf * r.scored_frames for r in results) / max(1, scored),
+                     bytes=sum(r.bytes for r in results), seconds=seconds,
+                     bitrate=_bitrate(results, seconds, None if self.full else self.key_every_s),
+                     samples=results,
+                     cpu_s=sum(r.window_cpu_s + r.encode_cpu_s + r.score_cpu_s for r in results if not r.cached),
+                     wall_s=wall_s, cached=all(r.cached for r in results))
 
     def _sample(self, i: int, span: Span, k: float) -> SampleResult:
         """One sample at knob value k: from the cache, or encoded, scored and then cached."""

@@ -6,7 +6,8 @@ import pytest
 from codeckit.codecs import BY_NAME, capped_args, encoder_args
 from codeckit.errors import ConfigError
 from codeckit.package.ladder import load_ladder, select_rungs
-from codeckit.package.per_title import Point, SizeCurve, candidate_sizes, convex_hull, pick_at_rates
+from codeckit.package.per_title import (Point, SizeCurve, calibration_size, candidate_sizes, convex_hull,
+                                        pick_at_rates)
 from codeckit.package.renditions import rung_threads
 from codeckit.search.model import KnobGrid
 from codeckit.plan import keyint_args
@@ -97,9 +98,23 @@ def test_rungs_are_the_best_size_at_evenly_spaced_rates():
     assert len(pick_at_rates(curves, 100e3, 1500e3, 40)) < 40
 
 
-def test_candidate_sizes_are_thinned_keeping_top_and_bottom():
+def test_candidate_sizes_are_spaced_in_log_height_keeping_top_and_bottom():
+    # four by default (was five, thinned at 1.3x: 540p too, which the 1080p bench's hull never used)
     sizes = candidate_sizes(_info(1920, 1080), max_height=None, ladder=load_ladder("apple"))
-    assert [h for _, h in sizes] == [234, 360, 540, 720, 1080]
+    assert [h for _, h in sizes] == [234, 360, 720, 1080]
+    assert [h for _, h in candidate_sizes(_info(1280, 720), max_height=None)] == [234, 360, 540, 720]
+    assert [h for _, h in candidate_sizes(_info(640, 360), max_height=None)] == [234, 360]
+    thinned = candidate_sizes(_info(1920, 1080), max_height=None, step=1.3)
+    assert [h for _, h in thinned] == [234, 360, 540, 720, 1080]
+
+
+def test_candidate_sizes_step_and_the_calibration_size():
+    info = _info(1920, 1080)
+    wider = candidate_sizes(info, max_height=None, ladder=load_ladder("apple"), step=1.4)
+    assert [h for _, h in wider] == [234, 432, 720, 1080]
+    assert calibration_size(wider) == (768, 432)                     # the second smallest by default
+    assert calibration_size(wider, 800) == (1280, 720)               # else the nearest to the height asked
+    assert calibration_size(wider[:1]) == (416, 234)
 
 
 def test_rung_threads_follow_pixels():
