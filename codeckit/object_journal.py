@@ -87,14 +87,12 @@ class ObjectLock:
         """The lock taken by a conditional PUT (True), refused (False: another run got it first), or None
         when conditional writes are not there (nothing written)."""
         found = self.storage.etag(self.url)
-        held = None
         if found is not None:
             try:
                 held = json.loads(found[0])
             except ValueError:
-                held = {}
-            if held.get("id") != self.owner["id"] and not self._stale(held):
-                raise self._busy(held)
+                held = {}     # torn by a foreign writer: stale (no heartbeat), taken over by its ETag
+            self._refuse_if_held(held)
         took = self.storage.write_if(self.url, self._payload(), etag=found[1] if found else None)
         if took is False:
             raise self._busy(self._read() or {})
@@ -110,10 +108,13 @@ class ObjectLock:
         self._thread.start()
         return self
 
-    def _acquire_by_read_back(self) -> None:
-        held = self._read()
+    def _refuse_if_held(self, held: dict | None) -> None:
+        """JournalBusy when `held` is another run's lock with a fresh heartbeat."""
         if held and held.get("id") != self.owner["id"] and not self._stale(held):
             raise self._busy(held)
+
+    def _acquire_by_read_back(self) -> None:
+        self._refuse_if_held(self._read())
         self._write()
         time.sleep(0.3)   # a run that wrote at the same moment: the last write wins, and both read it back
         held = self._read()

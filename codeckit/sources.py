@@ -36,6 +36,7 @@ class Source:
     real: Path | None = None   # the file itself, links resolved (default: path)
     url: str | None = None     # an object in object storage (codeckit.storage): path is then its bucket/key
     identity: str | None = None  # an object's size and ETag: what changes when its content does
+    size: int | None = None      # an object's size in bytes, as listed (a local file's: stat it)
 
     def __post_init__(self) -> None:
         if self.real is None:
@@ -129,7 +130,8 @@ def _walk_objects(url: str, storage, extensions: frozenset[str], walk: SourceWal
             walk.skipped_by_extension += 1
             continue
         key_path = Path(obj.split("://", 1)[1])
-        walk.sources.append(Source(key_path, Path(rel), key_path, url=obj, identity=identity(info)))
+        walk.sources.append(Source(key_path, Path(rel), key_path, url=obj, identity=identity(info),
+                                   size=info.get("size")))
 
 
 def _first_of_each(items: list, key) -> list:

@@ -121,8 +121,8 @@ def _hashed_by_worker(walk: SourceWalk) -> set[str]:
     size_of = {}
     for s in walk.sources:
         try:
-            size = int(s.identity.split("|", 1)[0]) if s.url else os.stat(s.real).st_size
-        except (OSError, ValueError):
+            size = int(s.size) if s.url else os.stat(s.real).st_size
+        except (OSError, TypeError, ValueError):
             continue
         size_of[s.url or s.real] = size
         sizes[size] = sizes.get(size, 0) + 1
