@@ -24,8 +24,8 @@ from ..compare.rd import RDPoint, convex_hull as rd_convex_hull
 from ..ffmpeg import build_info
 from ..probe import MediaInfo
 from ..search.model import KnobGrid, MonotoneCurve
-from ..search.samples import POST_ROLL_S, PRE_ROLL_S, EncodeRecipe, sample_count
-from ..search.sample_encode import SUBSAMPLE_FROM_HEIGHT, Prober
+from ..search.samples import POST_ROLL_S, PRE_ROLL_S, EncodeRecipe
+from ..search.sample_encode import Prober
 from .ladder import Ladder, load_ladder, select_rungs
 
 #: Common 0-100 qualities probed at every candidate size (x264: CRF 31 and 21). Two probes per size and the
@@ -45,8 +45,8 @@ SCORE_THREADS = 1
 CANDIDATE_SIZES = 4
 #: `size_step` option: candidate sizes thinned so each is this many times taller than the next kept.
 SIZE_STEP = 1.3
-#: VMAF subsample of the sample scores on sources this tall and up (the search's SUBSAMPLE_FROM_HEIGHT):
-#: every 5th frame instead of every 3rd. A score's CPU is mostly fixed (libvmaf's start, decoding and scaling
+#: VMAF subsample of the sample scores where the search would take every 3rd frame (sampled sources of
+#: SUBSAMPLE_FROM_HEIGHT lines and up; Prober's `large_subsample`): every 5th. A score's CPU is mostly fixed (libvmaf's start, decoding and scaling
 #: every frame): 0.36 s against 0.43 s at 1080p; the bench's predicted rung VMAFs moved by <= 0.4 and the
 #: same rungs were picked.
 VMAF_SUBSAMPLE = 5
@@ -59,9 +59,6 @@ MIN_VMAF_GAIN = 1.0
 #: The cap (maxrate) of each rung over its predicted bitrate: room for the harder parts of the title.
 CAP_OVER_PREDICTED = 1.5
 MAX_RUNGS = 6
-#: The calibration probes encode this many of the samples (None: all of them). One of two moved the 1080p
-#: bench's predicted VMAFs up by 7 (one clip's offsets for the whole title): BD-rate -2.9 % instead of -8.2 %.
-CALIBRATION_SAMPLES = None
 #: Samples: their encodes (rolls included) add up to about this share of the source; half-second samples on
 #: sources under SHORT_SOURCE_S (each sample's rolls cost 0.75 s of encode whatever its length).
 ANALYSIS_SHARE = 0.2
@@ -205,36 +202,30 @@ def measure_curves(info: MediaInfo, impl, speed, sizes, qualities, *, threads: i
     knobs = sorted({impl.knob.value_for_quality(q) for q in qualities})
     count, seconds = analysis_samples(info, opts.get("samples"))
     fast = proxy_speed(speed, opts.get("proxy_speed_steps", PROXY_SPEED_STEPS))
-    sampled = sample_count(info, count, seconds) > 0
-    subsample = opts.get("subsample") or (VMAF_SUBSAMPLE if sampled and info.video[0].height >= SUBSAMPLE_FROM_HEIGHT
-                                          else None)
     version = build_info().version
     probers: list[Prober] = []
 
-    def prober(w: int, h: int, at_speed, sample_limit: int | None = None) -> Prober:
+    def prober(w: int, h: int, at_speed) -> Prober:
         recipe = EncodeRecipe(impl, at_speed, 8, (f"scale={w}:{h}:flags=bicubic", "setsar=1"),
                               ("-threads", str(threads)) if threads else ())
         probers.append(Prober(Path(info.path), info, recipe, grid, version, samples=count, sample_duration_s=seconds,
-                              model="auto", subsample=subsample, cache=opts.get("cache", True),
+                              model="auto", subsample=opts.get("subsample"), cache=opts.get("cache", True),
                               on_probe=None, score_size=sizes[-1], windows_of=probers[0] if probers else None,
-                              score_threads=SCORE_THREADS, sample_limit=sample_limit))
+                              score_threads=SCORE_THREADS, large_subsample=VMAF_SUBSAMPLE))
         return probers[-1]
     try:
-        points, by_size = [], {}
+        points = []
         for w, h in sizes:
-            pr = by_size[(w, h)] = prober(w, h, fast)
+            pr = prober(w, h, fast)
             points += [_point(w, h, pr(grid.u(k))) for k in knobs]
         n_proxy = len(points)
         calibration = None
         if fast != SPEEDS[speed_index(speed)]:
-            # one size at the package's own speed too (on the first few samples): the proxy's curves move onto it
+            # one size at the package's own speed too: the proxy's curves move onto it
             w, h = calibration_size(sizes, opts.get("calibration_height"))
-            pr = prober(w, h, speed, opts.get("calibration_samples", CALIBRATION_SAMPLES))
+            pr = prober(w, h, speed)
             points += [_point(w, h, pr(grid.u(k))) for k in knobs]
-            proxy = by_size[(w, h)]
-            same = [_point(w, h, proxy.summarize(k, proxy.probes[grid.u(k)].samples[:len(pr.spans)]))
-                    for k in knobs]
-            calibration = _calibration(same, points[n_proxy:], grid)
+            calibration = _calibration(points[:n_proxy], points[n_proxy:], grid)
         first = probers[0]
         sampling = {"whole_source": first.full, "samples": 0 if first.full else len(first.spans),
                     "sample_seconds": None if first.full else seconds, "vmaf_subsample": first.qs.subsample,

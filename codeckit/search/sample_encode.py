@@ -92,18 +92,16 @@ class Prober:
                  *, samples: int | None, sample_duration_s: float | None, model: str, subsample: int | None,
                  cache: bool | str | Path, on_probe: Callable[[Probe], None] | None,
                  score_size: tuple[int, int] | None = None, windows_of: "Prober | None" = None,
-                 score_threads: int | None = None, sample_limit: int | None = None):
+                 score_threads: int | None = None, large_subsample: int = SAMPLE_SUBSAMPLE):
         v = info.video[0]
         self.src, self.info, self.v, self.recipe, self.grid = src, info, v, recipe, grid
         self.ffmpeg_version, self.on_probe = ffmpeg_version, on_probe
         profile = packet_profile(src, v.index) if sample_count(info, samples, sample_duration_s) else None
         self.spans = plan_samples(info, count=samples, duration_s=sample_duration_s, profile=profile)
-        if sample_limit:
-            self.spans = self.spans[:sample_limit]     # the first few of the planned samples (a calibration)
         self.full = len(self.spans) == 1 and self.spans[0].whole
         self.key_every_s = keyframe_interval_s(profile, v.duration_s or info.duration_s)
         if subsample is None:
-            subsample = SAMPLE_SUBSAMPLE if (not self.full and v.height >= SUBSAMPLE_FROM_HEIGHT) else 1
+            subsample = large_subsample if (not self.full and v.height >= SUBSAMPLE_FROM_HEIGHT) else 1
         self.model_name = model_for_size(v.width, v.height).name if model == "auto" else model
         # score_size: every sample scored at this display size (a ladder's top rung), both sides scaled to it
         self.qs = QualitySettings(model=self.model_name, subsample=subsample, size=score_size, threads=score_threads)
@@ -116,8 +114,7 @@ class Prober:
         self.window_options = window_input_options(info) if self.use_windows else []
         self.windows: dict[int, tuple[Path, float]] = {}   # sample -> (its decoded frames, CPU spent decoding them)
         self.window_dir = self.workdir
-        if (windows_of is not None and windows_of.spans[:len(self.spans)] == self.spans and windows_of.use_windows
-                and self.use_windows):
+        if windows_of is not None and windows_of.spans == self.spans and windows_of.use_windows and self.use_windows:
             # the same samples of the same source (another size or speed of a per-title ladder): their decoded
             # windows are shared, decoded once (on the 1080p bench source, 5 sizes each decoding its own
             # windows spent 7.1 s of a 35 s analysis on it); `windows_of` must stay open while this one runs
