@@ -126,9 +126,43 @@ def scoring_command(ref: InputVideo, dist: InputVideo, s: "QualitySettings", spa
     """The whole comparison as one FFmpeg run: each step below makes the two inputs agree on one thing."""
     import ffmpeg as ffmpeg_python  # ffmpeg-python: builds the -filter_complex graph and its escaping
 
+    d, r = _open_inputs(ffmpeg_python, ref, dist, s, span)
+    outs, cmd = _pair(ffmpeg_python, d, r, ref, dist, s, span, workdir)
+    cmd.args = ffmpeg_python.output(*outs, "-", f="null").get_args()
+    return cmd
+
+
+def batch_scoring_command(ref: InputVideo, dists: Sequence[InputVideo], s: "QualitySettings",
+                          spans: Sequence[ComparedSpan], workdir: Path) -> list[ScoringCommand]:
+    """Several distorted videos against one reference in one FFmpeg run: the reference read and trimmed once
+    and split, one libvmaf per distorted (each with its own log in `workdir`/N/), so each scores exactly as
+    in its own run. The spans must trim the reference alike. Every command returned carries the same args."""
+    import ffmpeg as ffmpeg_python
+
+    if len({(sp.reference_start_s, sp.reference_left_s) for sp in spans}) > 1:
+        raise ValueError("a batch's distorted videos must compare the same part of the reference")
+    r_all = _open_input(ffmpeg_python, ref, spans[0].reference_start_s, s.duration_s)
+    rs = r_all.split() if len(dists) > 1 else None
+    outs, cmds = [], []
+    for i, (dist, span) in enumerate(zip(dists, spans)):
+        folder = workdir / str(i)
+        folder.mkdir(parents=True, exist_ok=True)
+        d = _open_input(ffmpeg_python, dist, span.distorted_start_s, _distorted_t(s, span))
+        r = (rs[i] if rs is not None else r_all).filter("setpts", expr="PTS-STARTPTS")
+        o, cmd = _pair(ffmpeg_python, d.filter("setpts", expr="PTS-STARTPTS"), r, ref, dist, s, span, folder)
+        outs += o
+        cmds.append(cmd)
+    args = ffmpeg_python.output(*outs, "-", f="null").get_args()
+    for cmd in cmds:
+        cmd.args = args
+    return cmds
+
+
+def _pair(ffmpeg_python, d, r, ref: InputVideo, dist: InputVideo, s: "QualitySettings", span: ComparedSpan,
+          workdir: Path) -> tuple[list, ScoringCommand]:
+    """The scorers' outputs of one pair (both inputs opened and trimmed), and its command (args unset)."""
     models = [model_for_size(ref.width, ref.height) if m == AUTO_MODEL else resolve_model(m)
               for m in s.model_names]
-    d, r = _open_inputs(ffmpeg_python, ref, dist, s, span)
     d, r, retagged = _match_color_tags(d, r, ref, dist)
     d, r, fps_converted = _match_rates(d, r, ref, dist)
     d, r, size, scaled = _match_sizes(d, r, ref, dist, s, models[0])
@@ -139,7 +173,6 @@ def scoring_command(ref: InputVideo, dist: InputVideo, s: "QualitySettings", spa
     log_path = workdir / "vmaf.json"
     xpsnr_path = workdir / "xpsnr.txt" if "xpsnr" in s.metrics else None
     outs = _scorers(ffmpeg_python, d, r, _libvmaf_options(s, models, log_path), xpsnr_path)
-    args = ffmpeg_python.output(*outs, "-", f="null").get_args()
 
     ref_left, dist_left = span.reference_left_s, span.distorted_left_s
     expected = None if ref_left is None or dist_left is None else min(ref_left, dist_left)
@@ -148,32 +181,37 @@ def scoring_command(ref: InputVideo, dist: InputVideo, s: "QualitySettings", spa
         scaled=scaled, reference_fps=fps_text(ref.fps), distorted_fps=fps_text(dist.fps),
         fps_converted=fps_converted, pix_fmt=pix_fmt, reference_start_s=span.reference_start_s,
         distorted_start_s=span.distorted_start_s, duration_s=s.duration_s, retagged=retagged)
-    return ScoringCommand(args=args, alignment=alignment, models=models, log_path=log_path, xpsnr_path=xpsnr_path,
-                          expected_duration_s=expected)
+    return outs, ScoringCommand(args=[], alignment=alignment, models=models, log_path=log_path,
+                                xpsnr_path=xpsnr_path, expected_duration_s=expected)
+
+
+def _open_input(ffmpeg_python, v: InputVideo, ss: float, t: float | None, same_file: bool = False):
+    """One input's video stream, trimmed by input options (a seek and a duration)."""
+    kw = {"protocol_whitelist": "file"}
+    if same_file:
+        # a file against itself: ffmpeg-python would merge two identical inputs into one node and then
+        # refuse the graph; a (harmless) different queue size keeps them two inputs
+        kw["thread_queue_size"] = 16
+    if ss > 0:
+        kw["ss"] = f"{ss:.6f}"
+    if t is not None:
+        kw["t"] = f"{t:.6f}"
+    return ffmpeg_python.input(input_url(v.path), **kw)[str(v.index)]
+
+
+def _distorted_t(s: "QualitySettings", span: ComparedSpan) -> float | None:
+    # The distorted drives the output (one score per distorted frame; libvmaf repeats the last reference
+    # frame past the reference's end), so a distorted a frame or two longer is cut to the reference.
+    ref_left, dist_left = span.reference_left_s, span.distorted_left_s
+    if ref_left is not None and dist_left is not None and dist_left > ref_left:
+        return ref_left
+    return s.duration_s
 
 
 def _open_inputs(ffmpeg_python, ref: InputVideo, dist: InputVideo, s: "QualitySettings", span: ComparedSpan):
     """Both inputs trimmed to the compared span, each starting at time zero."""
-    def open_input(v: InputVideo, ss: float, t: float | None, same_file: bool = False):
-        kw = {"protocol_whitelist": "file"}
-        if same_file:
-            # a file against itself: ffmpeg-python would merge two identical inputs into one node and then
-            # refuse the graph; a (harmless) different queue size keeps them two inputs
-            kw["thread_queue_size"] = 16
-        if ss > 0:
-            kw["ss"] = f"{ss:.6f}"
-        if t is not None:
-            kw["t"] = f"{t:.6f}"
-        return ffmpeg_python.input(input_url(v.path), **kw)[str(v.index)]
-
-    # The distorted drives the output (one score per distorted frame; libvmaf repeats the last reference
-    # frame past the reference's end), so a distorted a frame or two longer is cut to the reference.
-    ref_left, dist_left = span.reference_left_s, span.distorted_left_s
-    dist_t = s.duration_s
-    if ref_left is not None and dist_left is not None and dist_left > ref_left:
-        dist_t = ref_left
-    d = open_input(dist, span.distorted_start_s, dist_t)
-    r = open_input(ref, span.reference_start_s, s.duration_s, same_file=ref.path == dist.path)
+    d = _open_input(ffmpeg_python, dist, span.distorted_start_s, _distorted_t(s, span))
+    r = _open_input(ffmpeg_python, ref, span.reference_start_s, s.duration_s, same_file=ref.path == dist.path)
     # Both start at zero, whatever their containers' start times or edit lists say.
     return d.filter("setpts", expr="PTS-STARTPTS"), r.filter("setpts", expr="PTS-STARTPTS")
 
@@ -271,5 +309,5 @@ def _scorers(ffmpeg_python, d, r, libvmaf_options: dict, xpsnr_path: Path | None
             ffmpeg_python.filter([ds[1], rs[1]], "xpsnr", stats_file=str(xpsnr_path), ts_sync_mode="nearest")]
 
 
-__all__ = ["Alignment", "ComparedSpan", "InputVideo", "ScoringCommand", "libvmaf_pix_fmt", "metric_names",
-           "scoring_command"]
+__all__ = ["Alignment", "ComparedSpan", "InputVideo", "ScoringCommand", "batch_scoring_command", "libvmaf_pix_fmt",
+           "metric_names", "scoring_command"]

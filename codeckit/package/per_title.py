@@ -25,6 +25,7 @@ from ..ffmpeg import build_info
 from ..probe import MediaInfo
 from ..search.model import KnobGrid, MonotoneCurve
 from ..search.samples import POST_ROLL_S, PRE_ROLL_S, EncodeRecipe
+from ..search.sample_batch import probe_all
 from ..search.sample_encode import Prober
 from .ladder import Ladder, load_ladder, select_rungs
 
@@ -205,6 +206,10 @@ def measure_curves(info: MediaInfo, impl, speed, sizes, qualities, *, threads: i
     version = build_info().version
     probers: list[Prober] = []
 
+    # `batch`: every sample encoded at all sizes and knob values by one FFmpeg run and scored by one
+    # (search.sample_batch); False: one run per encode and per score, as the search probes
+    batch = opts.get("batch", True)
+
     def prober(w: int, h: int, at_speed) -> Prober:
         recipe = EncodeRecipe(impl, at_speed, 8, (f"scale={w}:{h}:flags=bicubic", "setsar=1"),
                               ("-threads", str(threads)) if threads else ())
@@ -214,17 +219,17 @@ def measure_curves(info: MediaInfo, impl, speed, sizes, qualities, *, threads: i
                               score_threads=SCORE_THREADS, large_subsample=VMAF_SUBSAMPLE))
         return probers[-1]
     try:
-        points = []
-        for w, h in sizes:
-            pr = prober(w, h, fast)
-            points += [_point(w, h, pr(grid.u(k))) for k in knobs]
-        n_proxy = len(points)
-        calibration = None
+        us = [grid.u(k) for k in knobs]
+        jobs = [(prober(w, h, fast), us) for w, h in sizes]
+        job_sizes, calibration = list(sizes), None
         if fast != SPEEDS[speed_index(speed)]:
             # one size at the package's own speed too: the proxy's curves move onto it
-            w, h = calibration_size(sizes, opts.get("calibration_height"))
-            pr = prober(w, h, speed)
-            points += [_point(w, h, pr(grid.u(k))) for k in knobs]
+            job_sizes.append(calibration_size(sizes, opts.get("calibration_height")))
+            jobs.append((prober(*job_sizes[-1], speed), us))
+        measured = probe_all(jobs) if batch else [[pr(u) for u in us_] for pr, us_ in jobs]
+        points = [_point(w, h, p) for (w, h), ps in zip(job_sizes, measured) for p in ps]
+        n_proxy = len(sizes) * len(knobs)
+        if len(jobs) > len(sizes):
             calibration = _calibration(points[:n_proxy], points[n_proxy:], grid)
         first = probers[0]
         sampling = {"whole_source": first.full, "samples": 0 if first.full else len(first.spans),

@@ -147,18 +147,29 @@ class Prober:
 
     def _sample(self, i: int, span: Span, k: float) -> SampleResult:
         """One sample at knob value k: from the cache, or encoded, scored and then cached."""
-        key = entry_key({"source": self.src_id, "span": [span.start_s, span.pre_roll_s, span.duration_s,
-                                                         span.post_roll_s],
-                         "encode": self.recipe.cache_parts(k), "score": self.qs.key(), "ffmpeg": self.ffmpeg_version})
+        key = self.sample_key(span, k)
+        hit = self.cached(key)
+        if hit is not None:
+            return hit
+        r = self._encode_and_score(i, span, k)
+        self.store.put(key, asdict(r))
+        return r
+
+    def sample_key(self, span: Span, k: float) -> str:
+        """The sample cache's key of one sample at knob value k."""
+        return entry_key({"source": self.src_id, "span": [span.start_s, span.pre_roll_s, span.duration_s,
+                                                          span.post_roll_s],
+                          "encode": self.recipe.cache_parts(k), "score": self.qs.key(),
+                          "ffmpeg": self.ffmpeg_version})
+
+    def cached(self, key: str) -> SampleResult | None:
         hit = self.store.get(key)
         if hit is not None:
             try:
                 return SampleResult(**{**hit, "cached": True})
             except TypeError as exc:
                 log.warning("ignoring a search cache entry of another shape: %s", exc)
-        r = self._encode_and_score(i, span, k)
-        self.store.put(key, asdict(r))
-        return r
+        return None
 
     def _decoded(self, i: int, span: Span) -> tuple[Path, float]:
         """The sample's frames decoded once, on first use; the CPU is counted once, by the first probe."""
@@ -199,15 +210,24 @@ class Prober:
         if span.whole:
             q = measure(self.src, out, self.qs)
             return q.score, q.frames, q.cpu_s
-        # Scored from one frame before the span, whose score is dropped: libvmaf's motion feature
-        # is 0 on the first frame it sees, which lowers that frame's VMAF (by up to 0.2 on a 1 s
-        # sample), and a long encode has no such frame at that point.
+        start_s, duration_s, lead = self.score_trim(span)
+        q = measure(ref, out, self.qs, offset_s=-ref_ss, start_s=start_s, duration_s=duration_s)
+        return (*self.sample_vmaf(q, lead), q.cpu_s)
+
+    def score_trim(self, span: Span) -> tuple[float, float, bool]:
+        """(start, duration) of a sample's score in its window, and whether it starts a frame early.
+        Scored from one frame before the span, whose score is dropped: libvmaf's motion feature is 0 on the
+        first frame it sees, which lowers that frame's VMAF (by up to 0.2 on a 1 s sample), and a long
+        encode has no such frame at that point."""
         lead_s = 1.0 / self.fps
         lead = lead_s if span.pre_roll_s >= lead_s else 0.0
-        q = measure(ref, out, self.qs, offset_s=-ref_ss, start_s=span.pre_roll_s - lead,
-                    duration_s=span.duration_s + lead)
+        return span.pre_roll_s - lead, span.duration_s + lead, bool(lead)
+
+    @staticmethod
+    def sample_vmaf(q, lead: bool) -> tuple[float, int]:
+        """(VMAF, frames scored) of a sample's score, the lead frame dropped."""
         values = q.per_frame["vmaf"][1:] if lead and q.frames > 1 else q.per_frame["vmaf"]
-        return sum(values) / len(values), len(values), q.cpu_s
+        return sum(values) / len(values), len(values)
 
 
 __all__ = ["Probe", "Prober", "SAMPLE_SUBSAMPLE", "SUBSAMPLE_FROM_HEIGHT", "SampleResult", "plain_number"]

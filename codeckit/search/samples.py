@@ -205,6 +205,29 @@ def encode_args(source: str | Path, output: str | Path, recipe: EncodeRecipe, kn
     return recipe.sample_args(source, output, knob, span, video_index, container, input_options)
 
 
+def batch_sample_args(source: str | Path, outputs: Sequence[tuple[EncodeRecipe, int, str | Path]],
+                      input_options: Sequence[str] = (), container: str = "matroska") -> list[str]:
+    """FFmpeg's arguments for several video-only encodes of the whole of `source` (a decoded window) in one
+    run: (recipe, knob, output) each, the source read once, each recipe's filters run once and split among
+    its knob values, every output encoded as `encode_args` would encode it (the same frames, the same
+    encoder options: the bitstreams are identical). The recipes must agree on the global arguments."""
+    parts = [(r.args_at(k), r, k, out) for r, k, out in outputs]
+    globals_ = {tuple(a.global_args) for a, *_ in parts}
+    if len(globals_) != 1:
+        raise ConfigError("the encodes of one run must share their global arguments")
+    chains: dict[str, list[int]] = {}
+    for n, (a, r, _, _) in enumerate(parts):
+        chains.setdefault(r.video_filter(a) or "null", []).append(n)
+    graph = [f"[0:0]split={len(chains)}" + "".join(f"[c{g}]" for g in range(len(chains)))]
+    for g, (chain, members) in enumerate(chains.items()):
+        graph.append(f"[c{g}]{chain},split={len(members)}" + "".join(f"[o{n}]" for n in members))
+    args = ["-y", *next(iter(globals_)), *input_options, *input_args(source), "-filter_complex", ";".join(graph)]
+    for n, (a, r, _, out) in enumerate(parts):
+        args += ["-map", f"[o{n}]", *a.output_args, *r.extra_output_args, *_VIDEO_ONLY, "-f", container,
+                 input_url(out)]
+    return args
+
+
 def encode_at(source: str | Path, output: str | Path, recipe: EncodeRecipe, knob: int, *,
               container: str = "matroska", timeout: float | None = None, on_progress=None) -> RunResult:
     """Encode the whole source (video only) at `knob`, as the search's samples were encoded."""
