@@ -27,7 +27,7 @@ from codeckit.package.per_title import per_title_ladder  # noqa: E402
 from codeckit.probe import probe  # noqa: E402
 
 TITLES = ("mix", *PARTS)
-#: The lead's ladder encode CPU (s) of each title's per-title ladder (bench_package.py --titles).
+#: The ladder encode CPU (s) of each title's per-title ladder (bench_package.py --titles).
 LADDER_ENCODE_CPU_S = {"mix": 39.9, "bigbuckbunny": 36.7, "bikes": 30.4, "carphone": 50.6}
 
 
