@@ -23,7 +23,8 @@ def print_json(data) -> None:
 
 
 def report_error(exc: CodeckitError, verbose: bool = False) -> None:
-    err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+    # Text, not markup: "[package] speed = ..." or a path with [brackets] must print as it is
+    err_console.print(Text.assemble(("error:", "bold red"), " ", str(exc)), highlight=False, soft_wrap=True)
     if verbose and exc.stderr_tail:
         err_console.print("[dim]FFmpeg said:[/]")
         err_console.print(exc.stderr_tail, highlight=False, markup=False, style="dim")

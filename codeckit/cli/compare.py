@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
+from rich.markup import escape
 from rich.table import Table
 
 from ..batch import BatchEvent
@@ -50,7 +51,8 @@ class _Bars:
             elif key in self.tasks:
                 self.bars.remove_task(self.tasks.pop(key))
                 if ev.kind == "failed":
-                    self.bars.console.print(f"[red]failed[/] {ev.item.label}: {ev.outcome.error}", highlight=False)
+                    self.bars.console.print(f"[red]failed[/] {escape(str(ev.item.label))}: {escape(str(ev.outcome.error))}",
+                                            highlight=False)
 
 
 def bd_table(report: dict) -> Table:
@@ -141,13 +143,13 @@ def _render(report: CompareReport) -> None:
     best, fewest = d.get("cheapest"), d.get("fewest_bytes_at_floor")
     floor = d["settings"]["min_vmaf"]
     if best:
-        err_console.print(f"cheapest at VMAF >= {floor:g}: [bold]{best['config']}[/] "
+        err_console.print(f"cheapest at VMAF >= {floor:g}: [bold]{escape(best['config'])}[/] "
                           f"({best['usd_per_source_hour']:.4f} USD per source hour)", highlight=False)
     if fewest:
-        err_console.print(f"fewest bytes at VMAF >= {floor:g}: [bold]{fewest['config']}[/] "
+        err_console.print(f"fewest bytes at VMAF >= {floor:g}: [bold]{escape(fewest['config'])}[/] "
                           f"({fewest['bitrate'] / 1000:.0f} kb/s)", highlight=False)
     for f in report.failures:
-        err_console.print(f"[red]failed[/] {f.get('source')} {f.get('config') or ''} ({f['stage']}): {f['error']}",
-                          highlight=False, markup=True)
-    err_console.print(f"{report.computed} computed, {report.cached} from earlier runs; report: {report.files['html']}",
+        err_console.print(f"[red]failed[/] {escape(str(f.get('source')))} {escape(f.get('config') or '')} "
+                          f"({f['stage']}): {escape(str(f['error']))}", highlight=False, markup=True)
+    err_console.print(f"{report.computed} computed, {report.cached} from earlier runs; report: {escape(str(report.files['html']))}",
                       highlight=False)

@@ -6,6 +6,7 @@ import sys
 
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.markup import escape
 from rich.table import Table
 
 from ..normalize.pipeline import normalize
@@ -140,9 +141,11 @@ def _render(s) -> None:
     console.print(t)
     if s.nothing_usable:
         err_console.print(f"[red]nothing usable[/]: no source gave a clip ({s.files_in} input(s): "
-                          f"{sum(s.rejected.values())} rejected, {s.failed} failed); see {s.rejects}", highlight=False)
+                          f"{sum(s.rejected.values())} rejected, {s.failed} failed); see {escape(str(s.rejects))}",
+                          highlight=False)
     for f in s.failures[:20]:
-        err_console.print(f"[red]✗[/] {f['source_path']}: {f['error']}", highlight=False)
+        err_console.print(f"[red]✗[/] {escape(str(f['source_path']))}: {escape(str(f['error']))}", highlight=False,
+                          soft_wrap=True)
     if s.interrupted or s.unfinished:
         err_console.print(f"[yellow]stopped early[/] ({s.interrupted or 'unfinished items'}); "
                           "run the same command again to finish", highlight=False)

@@ -131,7 +131,8 @@ def _render_item(it) -> None:
     elif it.state == "skipped":
         err_console.print(f"[dim]skipped {short_path(it.source)}: {escape(it.reason or '')}[/]")
     else:
-        err_console.print(f"[red]{it.state}[/]  {short_path(it.source)}: {escape(it.reason or '')}", highlight=False)
+        err_console.print(f"[red]{it.state}[/]  {short_path(it.source)}: {escape(it.reason or '')}", highlight=False,
+                          soft_wrap=True)
 
 
 __all__ = ["package_cmd"]

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import click
 from rich.table import Table
+from rich.markup import escape
 
 from ..errors import CodeckitError
 from ..probe import SCHEMA_VERSION, MediaInfo, probe
@@ -26,7 +27,7 @@ def probe_cmd(ctx: click.Context, files: tuple[str, ...], as_json: bool) -> int:
             infos.append(probe(f))
         except CodeckitError as exc:
             errors.append({"path": f, "error": exc.message})
-            err_console.print(f"[red]✗[/] {f}: {exc.message}", highlight=False)
+            err_console.print(f"[red]✗[/] {escape(str(f))}: {escape(exc.message)}", highlight=False, soft_wrap=True)
     if as_json:
         print_json({"schema_version": SCHEMA_VERSION, "files": [i.to_dict() for i in infos], "errors": errors})
     else:
@@ -37,7 +38,7 @@ def probe_cmd(ctx: click.Context, files: tuple[str, ...], as_json: bool) -> int:
 
 def _table(info: MediaInfo) -> Table:
     dur = f"{info.duration_s:.3f} s" if info.duration_s is not None else "unknown"
-    t = Table(title=f"{info.path}", title_justify="left", show_header=True, header_style="bold")
+    t = Table(title=escape(str(info.path)), title_justify="left", show_header=True, header_style="bold")
     t.caption = (f"{info.container} · {dur} · {fmt_bytes(info.size_bytes)} · {fmt_bitrate(info.bit_rate)}"
                  + (f" · {info.chapters} chapters" if info.chapters else ""))
     t.caption_justify = "left"

@@ -7,6 +7,7 @@ import sys
 
 import click
 from rich.table import Table
+from rich.markup import escape
 
 from ..errors import CodeckitError
 from ..quality import MODELS, QualityResult, QualitySettings, measure
@@ -72,7 +73,7 @@ def quality_cmd(reference: str, distorted: tuple[str, ...], models: tuple[str, .
             if _is_reference_error(exc, reference):
                 raise       # the reference itself is unusable: nothing else can be measured
             errors.append({"path": dist, "error": str(exc)})
-            err_console.print(f"[red]✗[/] {exc}", highlight=False)
+            err_console.print(f"[red]✗[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
     if as_json:
         print_json({"reference": reference, "results": [r.to_dict(per_frame=per_frame) for r in results],
                     "errors": errors})

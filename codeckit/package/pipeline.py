@@ -22,6 +22,7 @@ from ..errors import CodeckitError, PackageCheckFailed
 from ..fileio import atomic_write_text
 from ..probe import probe
 from ..profiles.fields import check_declared, choice, declared
+from ..profiles.target import implementation_value, speed_value
 from ..sources import Source, walk_sources
 from .check import PACKAGE_JSON, check_package
 from .ladder import Ladder, Rung, load_ladder, select_rungs
@@ -60,8 +61,9 @@ class PackageOptions:
     segment_s: float = declared(4.0, check=_positive, doc="segment length in seconds (a keyframe starts each)")
     rungs: int | None = declared(None, check=_optional_positive, doc="keep this many rungs (top and bottom kept)")
     max_height: int | None = declared(None, check=_optional_positive, doc="no rung taller than this")
-    speed: str = declared("medium", check=str, doc="encoder speed: slowest .. fastest")
-    prefer: str = declared("hardware", check=str, doc="hardware (first, then software), software, or an encoder")
+    speed: str = declared("medium", check=speed_value, doc="encoder speed: slowest .. fastest (or 0-6)")
+    prefer: str = declared("hardware", check=implementation_value,
+                           doc="hardware (first, then software), software, or an implementation name")
     jobs: Any = "auto"                       # sources at once, or "auto"
     threads: int | None = None               # encoder threads per rendition (None: the cores shared by pixels)
     overwrite: bool = False                  # redo finished packages

@@ -68,14 +68,16 @@ def _codec(v):
         raise ValueError(", ".join(CODECS)) from None
 
 
-def _speed(v):
+def speed_value(v):
+    """A speed's canonical name (slowest .. fastest, or 0-6 given); ValueError names the choices."""
     try:
         return SPEEDS[speed_index(v)]
     except ConfigError:
         raise ValueError(SPEED_CHOICES) from None
 
 
-def _implementation(v):
+def implementation_value(v):
+    """hardware | software | an implementation name; ValueError names the choices."""
     if isinstance(v, str) and (v.lower() in PREFERENCES or v in BY_NAME):
         return v.lower() if v.lower() in PREFERENCES else v
     raise ValueError("hardware, software, or an implementation name (" + ", ".join(BY_NAME) + ")")
@@ -177,9 +179,9 @@ class VideoTarget:
     vmaf: float | None = declared(
         None, check=number(1, 100), key="quality.vmaf",
         doc="a VMAF score to reach: a sample search finds the knob value before planning")
-    speed: str = declared("medium", check=_speed, doc="slowest .. fastest (or 0-6): the encoder's preset")
+    speed: str = declared("medium", check=speed_value, doc="slowest .. fastest (or 0-6): the encoder's preset")
     implementation: str = declared(
-        "hardware", check=_implementation,
+        "hardware", check=implementation_value,
         doc="hardware (first, then software) | software (only) | an implementation name")
     bit_depth: int | str = declared(8, check=_bit_depth, doc="8 | 10 | source (8 or 10, as the source)")
     pix_fmt: str | None = declared(

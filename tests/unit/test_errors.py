@@ -142,3 +142,44 @@ def test_info_messages_show_only_with_verbose_and_once(cli_logging, capsys):
     cli_logging(verbose=True)
     log.info("read 3 sidecars")
     assert capsys.readouterr().err == "info: read 3 sidecars\n"
+
+
+# ---------------------------------------------------------------- errors as the command line shows them
+
+def _codeckit(*args: str):
+    import subprocess
+    import sys
+    return subprocess.run([sys.executable, "-m", "codeckit", *args], capture_output=True, text=True, timeout=60)
+
+
+def test_messages_and_paths_with_brackets_print_as_they_are(tmp_path):
+    # rich markup ate "[package]" and "[x]": the message named no section, the path another folder
+    folder = tmp_path / "take[x]"
+    folder.mkdir()
+    run = _codeckit("probe", str(folder / "missing.mp4"))
+    assert run.returncode == 1
+    assert f"{folder}/missing.mp4: no such file" in run.stderr
+    run = _codeckit("package", str(folder / "missing.mp4"), "-o", str(tmp_path / "out"), "--formats", "hls,x")
+    assert run.returncode == 2
+    assert "error: [package] formats = 'hls,x' is not allowed (allowed: hls, dash, or hls,dash)" in run.stderr
+
+
+@pytest.mark.parametrize("option, value, field", [("--speed", "veryfast", "speed"), ("--encoder", "nope", "prefer")])
+def test_package_refuses_a_bad_speed_or_encoder_before_any_work(tmp_path, option, value, field):
+    # these were checked per source: every source failed with the same message, exit 1
+    src = tmp_path / "a.mp4"
+    src.write_bytes(b"not read")
+    run = _codeckit("package", str(src), "-o", str(tmp_path / "out"), option, value)
+    assert run.returncode == 2, run.stderr
+    assert f"error: [package] {field} = '{value}' is not allowed (allowed: " in run.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_package_options_take_a_speed_by_number_and_an_encoder_by_name():
+    from codeckit.package import PackageOptions
+    assert PackageOptions(speed=4).speed == "fast"
+    assert PackageOptions(prefer="Software").prefer == "software"
+    assert PackageOptions(prefer="libx264").prefer == "libx264"
+    with pytest.raises(errors.ConfigError) as err:
+        PackageOptions(speed="warp")
+    assert err.value.code == "invalid_value"
