@@ -45,7 +45,7 @@ class _Bars:
         with self.lock:
             key = ev.item.key
             if ev.kind == "start":
-                self.tasks[key] = self.bars.add_task(ev.item.label[:60], total=max(ev.item.weight, 1e-3))
+                self.tasks[key] = self.bars.add_task(escape(ev.item.label[:60]), total=max(ev.item.weight, 1e-3))
             elif ev.kind == "progress" and key in self.tasks:
                 self.bars.update(self.tasks[key], completed=(ev.progress or {}).get("out_time_s") or 0.0)
             elif key in self.tasks:

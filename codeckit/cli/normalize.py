@@ -74,7 +74,7 @@ def normalize_cmd(sources, out_dir, profile, sets, clips, shards, shard_size, pa
         elif kind == "item":
             line = _item_line(data)
             if progress is not None:
-                progress.update(task, advance=1, description=line[:60])
+                progress.update(task, advance=1, description=escape(line[:60]))
             elif not as_json:
                 err_console.print(line, highlight=False, markup=False, soft_wrap=True)
 

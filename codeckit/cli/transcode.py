@@ -80,7 +80,7 @@ class _Display:
         if ev.kind == "start" and self.bars is not None:
             name = Path(ev.item.label).name
             with self.lock:
-                self.tasks[key] = self.bars.add_task(f"  {name[:40]}", total=max(ev.item.weight, 1e-3), info="")
+                self.tasks[key] = self.bars.add_task(f"  {escape(name[:40])}", total=max(ev.item.weight, 1e-3), info="")
             return
         if ev.kind == "progress":
             if self.bars is None or key not in self.tasks:
