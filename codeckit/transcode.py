@@ -346,8 +346,10 @@ def _select(run: _Run) -> list[_Item]:
     made = {r.get("output"): k for k, r in run.journal.entries.items() if r["state"] == "done"}
     for src, dst in zip(run.found, run.outputs):
         key = item_key(src.path, dst, run.target, run.opts.force_encode)
-        reason = _skip_reason(dst, key, run.journal, made, run.opts)
-        if reason is None and dst.resolve() == src.path.resolve():
+        # an output that is its source fails whether or not it "exists" (it always does): never skipped as done
+        same = dst.resolve() == src.path.resolve()
+        reason = None if same else _skip_reason(dst, key, run.journal, made, run.opts)
+        if same:
             reason = "the output would replace its own source; choose another output folder"
             run.settled.append(ItemReport(str(src.path), str(dst), "failed", reason, "output_is_source"))
         elif reason is not None:

@@ -54,6 +54,7 @@ class _Display:
         self.seconds: dict[str, float] = {}
         self.finished_s = 0.0
         self.lock = threading.Lock()
+        self.shown: set[str] = set()         # sources whose outcome was printed as it happened
 
     @contextmanager
     def live(self):
@@ -101,6 +102,7 @@ class _Display:
                     self.finished_s += ev.item.weight
                 self._overall()
             if self.mode != "quiet" and (ev.kind != "skipped" or self.verbose):
+                self.shown.add(ev.item.label)
                 ir = ItemReport(ev.item.label, ev.item.info.get("output"), ev.kind,
                                 reason=ev.outcome.error if ev.outcome else None,
                                 result=ev.outcome.result if ev.outcome and ev.kind == "done" else None)
@@ -160,7 +162,7 @@ def transcode_cmd(ctx: click.Context, sources: tuple[str, ...], out_dir: str, pr
     elif dry_run:
         _print_plan(report)
     else:
-        _print_summary(report, verbose)
+        _print_summary(report, verbose, display.shown)
     if report.interrupted:
         return stop.exit_code
     return 1 if report.count("failed") else 0
@@ -183,7 +185,7 @@ def _non_video(report: TranscodeReport) -> str:
     return f", {n} non-video file{'s' if n != 1 else ''} skipped" if report.ignored else ""
 
 
-def _print_summary(report: TranscodeReport, verbose: bool) -> None:
+def _print_summary(report: TranscodeReport, verbose: bool, shown: set[str] = frozenset()) -> None:
     if verbose:
         for ir in report.items:
             if ir.state == "failed" and (ir.stderr_tail or ir.traceback):
@@ -191,7 +193,9 @@ def _print_summary(report: TranscodeReport, verbose: bool) -> None:
                 err_console.print(ir.traceback or ir.stderr_tail, highlight=False, emoji=False, markup=False,
                                   style="dim")
     for ir in report.items:
-        if ir.state == "failed" and ir.output is None:  # an entry that could not be read: it never ran
+        # failed before it could run (an entry that could not be read, an output that is its source): no
+        # event printed it
+        if ir.state == "failed" and ir.source not in shown:
             console.print(_item_line(ir), highlight=False, emoji=False, soft_wrap=True)
     s = report.summary()
     reasons: dict[str, int] = {}

@@ -144,6 +144,22 @@ def test_existing_outputs_are_skipped_unless_overwrite(clips, tmp_path):
     check_output(out / "a.mp4", src)
 
 
+def test_an_output_that_is_its_source_fails_by_name_and_the_source_stays(clips, tmp_path):
+    # transcoding a folder into itself: an .mp4 source's output is the source. It was "skipped: output exists",
+    # and with --overwrite it failed with no line saying why
+    src = copy_as(clips.plain, tmp_path / "in" / "a.mp4")
+    before = src.read_bytes()
+    for extra in ((), ("--overwrite",)):
+        r = codeckit("transcode", src, "-o", src.parent, "-p", "web-h264", *extra)
+        assert r.returncode == 1, r.stdout + r.stderr
+        assert "a.mp4: the output would replace its own source; choose another output folder" in r.stdout
+        assert "0 skipped, 1 failed" in r.stdout
+        assert src.read_bytes() == before
+    r = codeckit("transcode", src, "-o", src.parent, "-p", "web-h264", "--json")
+    item = json.loads(r.stdout)["items"][0]
+    assert (item["state"], item["code"]) == ("failed", "output_is_source")
+
+
 def test_changed_source_or_profile_redoes_our_own_output(clips, tmp_path):
     src = copy_as(clips.plain, tmp_path / "in" / "a.mp4")
     out = tmp_path / "out"
