@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from .errors import SourceError
+from .errors import ConfigError, SourceError
 
 #: Files a folder walk picks up (a file named on the command line is always tried).
 VIDEO_EXTENSIONS = frozenset(
@@ -93,6 +93,7 @@ def walk_sources(paths: Iterable[str | os.PathLike], *, exclude: Iterable[str | 
     not followed, as `find` does not: a link back up the tree would never end. Every file is a regular file
     (links followed); an entry that is not, or that cannot be read, becomes an error of the walk. A file
     named twice, or inside a folder also named, is returned once.
+    An `exclude` folder that is itself one of `paths` raises ConfigError (code output_is_source_folder).
     A URL (`s3://bucket/prefix`, see codeckit.storage) is an object or every object under a prefix, listed
     with `storage` (a missing bucket or refused credentials raise StorageError: no source could be read).
     """
@@ -105,6 +106,12 @@ def walk_sources(paths: Iterable[str | os.PathLike], *, exclude: Iterable[str | 
             continue
         top = Path(os.path.abspath(os.fspath(raw)))
         if top.is_dir():
+            if os.path.realpath(top) in excluded:
+                # the outputs would be walked as sources on the next run (clips of clips, packages of packages)
+                raise ConfigError("is both a source folder and the output folder", path=top,
+                                  code="output_is_source_folder",
+                                  hint="choose another output folder; one inside the source folder is left out "
+                                       "of the walk")
             _walk_folder(top, excluded, extensions, walk)
         else:
             _add_file(top, Path(top.name), walk)

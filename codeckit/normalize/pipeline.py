@@ -206,7 +206,7 @@ def normalize(sources: Iterable[str | os.PathLike], out_dir: str | os.PathLike, 
         keys = _journal_keys(inputs, fp)
         items = _queue(inputs.unique, keys, journal, present, summary, make_task, jobs or engine_jobs())
         emit("start", {"files": len(inputs.paths), "todo": len(items), "skipped": summary.skipped})
-        with engine(backend, address, jobs) as eng:
+        with engine(backend, address, jobs, local="threads") as eng:
             summary.engine = eng.describe()
             emit("engine", {"engine": summary.engine})
             _run(eng, items, journal, summary, emit)
@@ -263,8 +263,7 @@ def _run(eng, items: list[BatchItem], journal: JournalView, summary: Summary, em
             # and in PyAV decoding, which releases the GIL (two threads decode 2.0x as fast as one), and each
             # loky worker cost ~0.4 CPU-s to start and import, its resource tracker 0.2 (bench_normalize, mixed
             # corpus: 27.6 -> 25.7 CPU-s of the whole run)
-            report = run_batch(items, process_source, jobs=eng.n_jobs,
-                               backend="threads" if eng.backend == "local" else eng.joblib_backend,
+            report = run_batch(items, process_source, jobs=eng.n_jobs, backend=eng.batch_backend,
                                journal=journal, on_event=on_batch_event)
             if report.interrupted:
                 summary.interrupted = "interrupted"

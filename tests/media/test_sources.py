@@ -63,6 +63,23 @@ def test_walk_takes_video_files_and_counts_the_others(tmp_path):
     assert {".ts", ".mkv", ".mp4", ".mov", ".y4m", ".ivf"} <= VIDEO_EXTENSIONS
 
 
+def test_an_output_folder_that_is_a_source_folder_is_refused(tmp_path):
+    # it was walked: a rerun of normalize made clips of its own clips, package packaged its packages
+    from codeckit.errors import ConfigError
+    d = tmp_path / "v"
+    (d / "a.mp4").parent.mkdir(parents=True)
+    (d / "a.mp4").write_bytes(b"x")
+    with pytest.raises(ConfigError) as err:
+        walk_sources([d], exclude=[tmp_path / "v" / "." ])
+    assert (err.value.code, err.value.path) == ("output_is_source_folder", str(d))
+    assert [s.relative.as_posix() for s in walk_sources([d / "a.mp4"], exclude=[d]).sources] == ["a.mp4"]
+    for cmd in (["normalize"], ["package"], ["compare"], ["transcode", "-p", "web-h264"]):
+        r = _run([], *cmd, d, "-o", d)
+        assert r.returncode == 2, (cmd, r.stdout + r.stderr)
+        assert f"error: {d}: is both a source folder and the output folder" in r.stderr
+    assert sorted(p.name for p in d.iterdir() if not p.name.startswith(".")) == ["a.mp4"]
+
+
 def test_entries_that_cannot_be_read_are_named_not_raised(tmp_path):
     d = tmp_path / "v"
     d.mkdir()
