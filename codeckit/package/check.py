@@ -66,9 +66,11 @@ def check_package(folder: str | os.PathLike, *, segment_s: float | None = None) 
     hls_files, dash_files = set(), set()
     try:
         if "hls" in report.formats:
-            hls_files = _check_hls(folder, report, tracks)
+            hls_files, listed = _check_hls(folder, report, tracks)
+            _check_listed(MASTER, listed, meta, report)
         if "dash" in report.formats:
-            dash_files = _check_dash(folder, report, tracks)
+            dash_files, listed = _check_dash(folder, report, tracks)
+            _check_listed(MPD, listed, meta, report)
     except PackageCheckFailed as exc:
         report.failures.append(Finding("manifest", exc.path or str(folder), exc.message))
         return report
@@ -93,10 +95,25 @@ def _files(t: Track) -> set[str]:
     return {Path(s.path).resolve().as_posix() for s in t.segments}
 
 
-def _check_hls(folder: Path, report: CheckReport, tracks: dict[str, Track]) -> set[str]:
+def _check_listed(manifest: str, listed: set[str], meta: dict, report: CheckReport) -> None:
+    """Every video rung package.json records is in `manifest`, and it lists at least one: a playlist that
+    parses to nothing (or lost a rung) passed every other rule."""
+    rungs = {r["folder"] for r in meta.get("rungs") or [] if r.get("folder")}
+    missing = sorted(rungs - listed)
+    if not listed:
+        report.failures.append(Finding("renditions", manifest, "lists no video rendition"))
+    elif missing:
+        report.failures.append(Finding("renditions", manifest, f"does not list the rung(s) {', '.join(missing)} "
+                                                               f"that {PACKAGE_JSON} records"))
+
+
+def _check_hls(folder: Path, report: CheckReport, tracks: dict[str, Track]) -> tuple[set[str], set[str]]:
+    """(the segment files, the video tracks' keys) of the HLS package, its rules checked on the way."""
     files: set[str] = set()
+    listed: set[str] = set()
     for v in read_hls(folder):
         d, where = v.declared, f"{MASTER} {v.uri}"
+        listed.add(v.video.key)
         for t in [v.video, *v.audio]:
             tracks.setdefault(t.key, t)
             files |= _files(t)
@@ -116,15 +133,19 @@ def _check_hls(folder: Path, report: CheckReport, tracks: dict[str, Track]) -> s
             report.failures.append(Finding("attributes", where, f"RESOLUTION {d['RESOLUTION']} vs {size}"))
         if not d["FRAME-RATE"]:
             report.failures.append(Finding("attributes", where, "no FRAME-RATE"))
-    return files
+    return files, listed
 
 
-def _check_dash(folder: Path, report: CheckReport, tracks: dict[str, Track]) -> set[str]:
+def _check_dash(folder: Path, report: CheckReport, tracks: dict[str, Track]) -> tuple[set[str], set[str]]:
+    """(the segment files, the video tracks' keys) of the DASH package, its rules checked on the way."""
     files: set[str] = set()
+    listed: set[str] = set()
     for r in read_dash(folder):
         where, t = f"{MPD} Representation {r.id}", r.track
         tracks.setdefault(t.key, t)
         files |= _files(t)
+        if t.kind == "video":
+            listed.add(t.key)
         if t.kind == "text":
             continue
         if not _within(r.bandwidth, t.peak):
@@ -136,7 +157,7 @@ def _check_dash(folder: Path, report: CheckReport, tracks: dict[str, Track]) -> 
         if t.kind == "video" and (r.width, r.height) != (t.init.width, t.init.height):
             report.failures.append(Finding("attributes", where, f"{r.width}x{r.height} vs the init segment's "
                                                                f"{t.init.width}x{t.init.height}"))
-    return files
+    return files, listed
 
 
 def _check_tracks(tracks: list[Track], report: CheckReport, segment_s: float | None, source: dict | None) -> None:

@@ -131,6 +131,25 @@ def test_check_passes_a_good_package_and_names_what_a_broken_one_breaks(h264_pkg
     report = check_package(broken)
     rules = {f.rule for f in report.failures}
     assert {"bandwidth", "codecs", "keyframe"} <= rules, report.to_dict()
+    assert "renditions" not in rules
+
+
+def test_check_fails_a_manifest_that_lost_a_rung_or_lists_none(h264_pkg, tmp_path):
+    # both passed before: the rules were checked on what the manifests list, and nothing checked what they list
+    lost = tmp_path / "lost"
+    shutil.copytree(h264_pkg, lost)
+    lines = (lost / "master.m3u8").read_text().splitlines()
+    i = next(n for n, ln in enumerate(lines) if ln.startswith("#EXT-X-STREAM-INF") and lines[n + 1] == "v1.m3u8")
+    (lost / "master.m3u8").write_text("\n".join(lines[:i] + lines[i + 2:]) + "\n")
+    mpd = (lost / "manifest.mpd").read_text()
+    start = mpd.index('<Representation id="1"')
+    (lost / "manifest.mpd").write_text(mpd[:start] + mpd[mpd.index("</Representation>", start) + 17:])
+    found = {(f.rule, f.where, f.detail) for f in check_package(lost).failures}
+    assert found == {("renditions", "master.m3u8", "does not list the rung(s) v1 that package.json records"),
+                     ("renditions", "manifest.mpd", "does not list the rung(s) v1 that package.json records")}
+    (lost / "master.m3u8").write_text("not a playlist\n")
+    found = {(f.rule, f.where, f.detail) for f in check_package(lost).failures}
+    assert ("renditions", "master.m3u8", "lists no video rendition") in found
 
 
 def test_rerun_skips_finished_sources_and_bad_sources_are_named(tmp_path, source, ladder_file):
