@@ -138,7 +138,11 @@ def compare_cmd(sources, out_dir, encoders, speed, anchor, points, vmaf_range, m
 
 def _render(report: CompareReport) -> None:
     d = report.data
-    err_console.print(bd_table(d))
+    if d["bd_rate"]:
+        err_console.print(bd_table(d))
+    else:  # one configuration: nothing to hold against the anchor (an empty table printed its title only)
+        err_console.print(f"BD-rate: none, only one configuration ({escape(d['settings']['anchor'])}, the anchor); "
+                          "give --encoders two or more", highlight=False, soft_wrap=True)
     err_console.print(cost_table(d))
     best, fewest = d.get("cheapest"), d.get("fewest_bytes_at_floor")
     floor = d["settings"]["min_vmaf"]
@@ -151,5 +155,5 @@ def _render(report: CompareReport) -> None:
     for f in report.failures:
         err_console.print(f"[red]failed[/] {escape(str(f.get('source')))} {escape(f.get('config') or '')} "
                           f"({f['stage']}): {escape(str(f['error']))}", highlight=False, markup=True)
-    err_console.print(f"{report.computed} computed, {report.cached} from earlier runs; report: {escape(str(report.files['html']))}",
-                      highlight=False)
+    err_console.print(f"{report.computed} computed, {report.cached} from earlier runs; "
+                      f"report: {escape(str(report.files['html']))}", highlight=False, soft_wrap=True)

@@ -105,6 +105,19 @@ def test_the_cli_prints_the_report_as_json(first_run, clip):
         assert key in d
 
 
+def test_one_configuration_says_there_is_no_bd_rate_instead_of_an_empty_table(first_run, clip, tmp_path):
+    out, _ = first_run
+    # the anchor's points come from the first run's journal: nothing is encoded again (a copy of its folder)
+    import shutil
+    mine = tmp_path / "one"
+    shutil.copytree(out, mine)
+    proc = subprocess.run([sys.executable, "-m", "codeckit", "compare", str(clip), "-o", str(mine), "--encoders",
+                           "libx264:fast", "--points", str(POINTS)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.startswith("BD-rate: none, only one configuration (libx264:fast, the anchor); give --encoders "
+                                  "two or more\n"), proc.stderr
+
+
 def test_one_more_encoder_computes_only_its_own_points(first_run, clip):
     out, _ = first_run
     report = compare([clip], out, CompareOptions(encoders=ENCODERS + ",libsvtav1:fastest", points=POINTS))
