@@ -93,25 +93,25 @@ def walk_sources(paths: Iterable[str | os.PathLike], *, exclude: Iterable[str | 
     not followed, as `find` does not: a link back up the tree would never end. Every file is a regular file
     (links followed); an entry that is not, or that cannot be read, becomes an error of the walk. A file
     named twice, or inside a folder also named, is returned once.
-    An `exclude` folder that is itself one of `paths` raises ConfigError (code output_is_source_folder).
+    An `exclude` folder (or URL prefix) that is itself one of `paths` raises ConfigError (code
+    output_is_source_folder); one inside a walked prefix is left out, as a folder is.
     A URL (`s3://bucket/prefix`, see codeckit.storage) is an object or every object under a prefix, listed
     with `storage` (a missing bucket or refused credentials raise StorageError: no source could be read).
     """
     from .storage import is_url
     walk = SourceWalk()
     excluded = {os.path.realpath(e) for e in exclude if not is_url(e)}
+    excluded_urls = {str(e).rstrip("/") for e in exclude if is_url(e)}
     for raw in paths:
         if is_url(raw):
-            _walk_objects(str(raw), storage, extensions, walk)
+            if str(raw).rstrip("/") in excluded_urls:
+                _refuse_output_as_source(str(raw))
+            _walk_objects(str(raw), storage, extensions, walk, excluded_urls)
             continue
         top = Path(os.path.abspath(os.fspath(raw)))
         if top.is_dir():
             if os.path.realpath(top) in excluded:
-                # the outputs would be walked as sources on the next run (clips of clips, packages of packages)
-                raise ConfigError("is both a source folder and the output folder", path=top,
-                                  code="output_is_source_folder",
-                                  hint="choose another output folder; one inside the source folder is left out "
-                                       "of the walk")
+                _refuse_output_as_source(str(top))
             _walk_folder(top, excluded, extensions, walk)
         else:
             _add_file(top, Path(top.name), walk)
@@ -120,8 +120,16 @@ def walk_sources(paths: Iterable[str | os.PathLike], *, exclude: Iterable[str | 
     return walk
 
 
-def _walk_objects(url: str, storage, extensions: frozenset[str], walk: SourceWalk) -> None:
-    """The objects under `url` (or the object itself) as sources; their key path below `url` is mirrored."""
+def _refuse_output_as_source(where: str) -> None:
+    # the outputs would be walked as sources on the next run (clips of clips, packages of packages)
+    raise ConfigError("is both a source folder and the output folder", path=where, code="output_is_source_folder",
+                      hint="choose another output folder; one inside the source folder is left out of the walk")
+
+
+def _walk_objects(url: str, storage, extensions: frozenset[str], walk: SourceWalk,
+                  excluded: set[str] = frozenset()) -> None:
+    """The objects under `url` (or the object itself) as sources; their key path below `url` is mirrored.
+    Objects under an `excluded` prefix (an output prefix inside the source prefix) are left out."""
     from .storage import Storage, identity, is_temp_key
     storage = storage or Storage()
     objects = storage.listing(url)
@@ -131,7 +139,8 @@ def _walk_objects(url: str, storage, extensions: frozenset[str], walk: SourceWal
     base = url.rstrip("/")
     for obj, info in sorted(objects.items()):
         rel = obj[len(base) + 1:] if obj != base else obj.rsplit("/", 1)[-1]
-        if obj != base and (is_temp_key(obj) or any(part.startswith(".") for part in rel.split("/"))):
+        if obj != base and (is_temp_key(obj) or any(part.startswith(".") for part in rel.split("/"))
+                            or any(obj.startswith(e + "/") for e in excluded)):
             continue
         if obj != base and Path(rel).suffix.lower() not in extensions:
             walk.skipped_by_extension += 1

@@ -272,3 +272,23 @@ def test_package_reads_a_source_from_s3_and_writes_the_package_to_s3(s3, tmp_pat
     assert any(k.endswith(".m3u8") for k in objs) and any(k.endswith(".mpd") for k in objs)
     assert report.items[0].output.startswith("s3://packages/out/")
     assert not any(is_temp_key(k) for k in objs)
+
+
+def test_an_output_prefix_inside_a_source_prefix_is_left_out_and_the_same_prefix_refused(s3):
+    # URLs were not excluded at all: a run into s3://b/raw/out/ read its own outputs back on the next run
+    from codeckit.errors import ConfigError
+    from codeckit.sources import walk_sources
+    bucket = s3.bucket("walk")
+    fs = s3.fs()
+    for key in ("walk/raw/a.mp4", "walk/raw/out/clips/c.mp4", "walk/raw/outside.mp4"):
+        fs.pipe_file(key, b"x")
+    walk = walk_sources([f"{bucket}/raw/"], exclude=[f"{bucket}/raw/out"], storage=Storage())
+    assert sorted(s.url for s in walk.sources) == [f"{bucket}/raw/a.mp4", f"{bucket}/raw/outside.mp4"]
+    with pytest.raises(ConfigError) as err:
+        walk_sources([f"{bucket}/raw"], exclude=[f"{bucket}/raw/"], storage=Storage())
+    assert err.value.code == "output_is_source_folder"
+    run = subprocess.run([sys.executable, "-m", "codeckit", "normalize", f"{bucket}/raw/", "-o", f"{bucket}/raw"],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert f"error: {bucket}/raw/: is both a source folder and the output folder" in run.stderr
+    assert sorted(fs.find("walk")) == ["walk/raw/a.mp4", "walk/raw/out/clips/c.mp4", "walk/raw/outside.mp4"]
