@@ -345,14 +345,13 @@ def _select(run: _Run) -> list[_Item]:
     pending: list[_Item] = []
     made = {r.get("output"): k for k, r in run.journal.entries.items() if r["state"] == "done"}
     for src, dst in zip(run.found, run.outputs):
+        if dst.resolve() == src.path.resolve():   # before the skip check: such an output always "exists"
+            run.settled.append(ItemReport(str(src.path), str(dst), "failed", "the output would replace its own "
+                                          "source; choose another output folder", "output_is_source"))
+            continue
         key = item_key(src.path, dst, run.target, run.opts.force_encode)
-        # an output that is its source fails whether or not it "exists" (it always does): never skipped as done
-        same = dst.resolve() == src.path.resolve()
-        reason = None if same else _skip_reason(dst, key, run.journal, made, run.opts)
-        if same:
-            reason = "the output would replace its own source; choose another output folder"
-            run.settled.append(ItemReport(str(src.path), str(dst), "failed", reason, "output_is_source"))
-        elif reason is not None:
+        reason = _skip_reason(dst, key, run.journal, made, run.opts)
+        if reason is not None:
             run.skipped.append(BatchItem(key, str(src.path), skip=reason,
                                          info={"source": str(src.path), "output": str(dst)}))
             run.settled.append(ItemReport(str(src.path), str(dst), "skipped", reason))

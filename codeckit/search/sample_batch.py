@@ -12,11 +12,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Sequence
 
-from ..errors import CodeckitError
 from ..ffmpeg import run_ffmpeg
 from ..quality import measure_batch
 from .sample_encode import Probe, Prober, SampleResult
-from .samples import Span, batch_sample_args, video_packets
+from .samples import Span, batch_sample_args
 
 #: Encodes scored by one FFmpeg run: each libvmaf at 1080p holds ~110 MB, so a run's memory stays ~1.2 GB.
 SCORE_BATCH = 10
@@ -58,11 +57,7 @@ def probe_all(jobs: Sequence[tuple[Prober, Sequence[int]]]) -> list[list[Probe]]
     for pr, us in jobs:
         probes = []
         for u in us:
-            p = pr.summarize(pr.grid.knob(u), results[(id(pr), u)], wall / len(wanted))
-            pr.probes[u] = p
-            if pr.on_probe:
-                pr.on_probe(p)
-            probes.append(p)
+            probes.append(pr.keep(u, pr.summarize(pr.grid.knob(u), results[(id(pr), u)], wall / len(wanted))))
         out.append(probes)
     return out
 
@@ -79,14 +74,7 @@ def _encode_and_score(first: Prober, i: int, span: Span, todo: list[tuple[Prober
     enc = run_ffmpeg(batch_sample_args(window, [(pr.recipe, k, out) for pr, k, out in outs],
                                        input_options=first.window_options),
                      subject=first.src, loglevel="error", duration_s=span.encoded_s)
-    stats = []
-    for pr, k, out in outs:
-        st = video_packets(out)
-        if st.frames == 0:
-            impl = pr.recipe.implementation
-            raise CodeckitError(f"the sample encode with {impl.name} at {impl.knob.option} {k:g} produced no "
-                                "frames", path=first.src, stderr_tail=enc.stderr_tail)
-        stats.append(st)
+    stats = [pr.encoded_packets(out, k, enc) for pr, k, out in outs]
     start_s, duration_s, lead = first.score_trim(span)
     scores = []
     for c in range(0, len(outs), SCORE_BATCH):
@@ -96,11 +84,9 @@ def _encode_and_score(first: Prober, i: int, span: Span, todo: list[tuple[Prober
     for n, ((pr, k, out), st, q) in enumerate(zip(outs, stats, scores)):
         vmaf, scored = first.sample_vmaf(q, lead)
         Path(out).unlink(missing_ok=True)
-        results.append(SampleResult(
-            start_s=span.start_s, duration_s=span.duration_s, bytes=st.bytes, frames=st.frames,
-            seconds=st.seconds or st.frames / pr.fps, vmaf=vmaf, scored_frames=scored,
-            encode_cpu_s=enc.cpu_s / len(outs), score_cpu_s=q.cpu_s, wall_s=(time.monotonic() - s0) / len(outs),
-            key_bytes=st.key_bytes, keyframes=st.keyframes, window_cpu_s=window_cpu if n == 0 else 0.0))
+        results.append(pr.result(span, st, vmaf, scored, encode_cpu_s=enc.cpu_s / len(outs), score_cpu_s=q.cpu_s,
+                                 wall_s=(time.monotonic() - s0) / len(outs),
+                                 window_cpu_s=window_cpu if n == 0 else 0.0))
     return results
 
 

@@ -16,8 +16,9 @@ from ..probe import MediaInfo
 from ..quality import QualitySettings, measure, model_for_size
 from .cache import SampleCache, entry_key, source_identity
 from .model import KnobGrid
-from .samples import (EncodeRecipe, Span, encode_args, extract_window, keyframe_interval_s, packet_profile,
-                      plan_samples, sample_count, video_packets, window_input_options, windows_usable)
+from .samples import (EncodeRecipe, PacketStats, Span, encode_args, extract_window, keyframe_interval_s,
+                      packet_profile, plan_samples, sample_count, video_packets, window_input_options,
+                      windows_usable)
 
 # Sample scores are subsampled (every 3rd frame) on sources this tall and up: VMAF at 1080p costs about
 # half an x264-medium encode per frame. An odd step: encoders lay out frame types in powers of two (x264's
@@ -128,7 +129,10 @@ class Prober:
         k = self.grid.knob(u)
         t0 = time.monotonic()
         results = [self._sample(i, span, k) for i, span in enumerate(self.spans)]
-        p = self.summarize(k, results, time.monotonic() - t0)
+        return self.keep(u, self.summarize(k, results, time.monotonic() - t0))
+
+    def keep(self, u: int, p: Probe) -> Probe:
+        """Record the probe at grid position u (and tell `on_probe`)."""
         self.probes[u] = p
         if self.on_probe:
             self.on_probe(p)
@@ -181,7 +185,7 @@ class Prober:
         return self.windows[i]
 
     def _encode_and_score(self, i: int, span: Span, k: float) -> SampleResult:
-        impl, out = self.recipe.implementation, self.workdir / f"k{k:g}-s{i}.mkv"
+        out = self.workdir / f"k{k:g}-s{i}.mkv"
         s0 = time.monotonic()
         window_cpu = 0.0
         if self.use_windows:
@@ -194,16 +198,28 @@ class Prober:
             args = encode_args(self.src, out, self.recipe, k, span, self.v.index)
         enc = run_ffmpeg(args, subject=self.src, loglevel="error",
                          duration_s=span.encoded_s if not span.whole else self.info.duration_s)
-        st = video_packets(out)
-        if st.frames == 0:
-            raise CodeckitError(f"the sample encode with {impl.name} at {impl.knob.option} {k:g} produced no frames",
-                                path=self.src, stderr_tail=enc.stderr_tail)
+        st = self.encoded_packets(out, k, enc)
         score, scored, score_cpu = self._score(span, ref, ref_ss, out)
         out.unlink(missing_ok=True)
+        return self.result(span, st, score, scored, encode_cpu_s=enc.cpu_s, score_cpu_s=score_cpu,
+                           wall_s=time.monotonic() - s0, window_cpu_s=window_cpu)
+
+    def encoded_packets(self, out: Path, k: float, enc) -> PacketStats:
+        """The sample encode's video packets; CodeckitError (FFmpeg's last lines) when it made no frame."""
+        st = video_packets(out)
+        if st.frames == 0:
+            impl = self.recipe.implementation
+            raise CodeckitError(f"the sample encode with {impl.name} at {impl.knob.option} {k:g} produced no frames",
+                                path=self.src, stderr_tail=enc.stderr_tail)
+        return st
+
+    def result(self, span: Span, st: PacketStats, vmaf: float, scored: int, *, encode_cpu_s: float,
+               score_cpu_s: float, wall_s: float, window_cpu_s: float) -> SampleResult:
+        """One sample's result from its encode's packets and its score."""
         return SampleResult(start_s=span.start_s, duration_s=span.duration_s, bytes=st.bytes, frames=st.frames,
-                            seconds=st.seconds or st.frames / self.fps, vmaf=score, scored_frames=scored,
-                            encode_cpu_s=enc.cpu_s, score_cpu_s=score_cpu, wall_s=time.monotonic() - s0,
-                            key_bytes=st.key_bytes, keyframes=st.keyframes, window_cpu_s=window_cpu)
+                            seconds=st.seconds or st.frames / self.fps, vmaf=vmaf, scored_frames=scored,
+                            encode_cpu_s=encode_cpu_s, score_cpu_s=score_cpu_s, wall_s=wall_s,
+                            key_bytes=st.key_bytes, keyframes=st.keyframes, window_cpu_s=window_cpu_s)
 
     def _score(self, span: Span, ref: Path, ref_ss: float, out: Path) -> tuple[float, int, float]:
         """(VMAF, frames scored, CPU seconds) of the sample encode `out` against the same span of `ref`."""
