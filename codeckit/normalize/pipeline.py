@@ -97,9 +97,7 @@ class Inputs:
     objects: dict[str, str]           # an object's URL -> its identity (codeckit.storage.identity)
 
 
-def _find_inputs(sources: Iterable[str | os.PathLike], out: Path | str, state: Path,
-                 storage: Storage | None = None) -> Inputs:
-    walk = collect_sources(sources, exclude=out, storage=storage)
+def _find_inputs(walk: SourceWalk, state: Path, storage: Storage | None = None) -> Inputs:
     paths = [s.url or s.real for s in walk.sources]
     objects = {s.url: s.identity for s in walk.sources if s.url}
     later = _hashed_by_worker(walk)
@@ -183,6 +181,7 @@ def normalize(sources: Iterable[str | os.PathLike], out_dir: str | os.PathLike, 
         require_detector(prof.clips.detector)  # before any work, not once per source in the workers
     spec = OutputSpec.check(out_dir, shards, shard_size, parquet, storage=storage)
     out = spec.location
+    walk = collect_sources(sources, exclude=out, storage=storage)  # refuses OUT = a source folder: write nothing
     state = _state_folder(out)
     try:
         state.mkdir(parents=True, exist_ok=True)
@@ -190,7 +189,7 @@ def normalize(sources: Iterable[str | os.PathLike], out_dir: str | os.PathLike, 
         raise CodeckitError(f"cannot write to the output folder: {exc.strerror}", path=out) from exc
     emit = on_event or (lambda kind, data: None)
 
-    inputs = _find_inputs(sources, out, state, storage)
+    inputs = _find_inputs(walk, state, storage)
     build = build_info()
     make_task = functools.partial(Task, profile=prof, out_dir=str(out), capabilities=probe_capabilities(),
                                   threads=threads or DEFAULT_THREADS, force_encode=force_encode, storage=storage)
