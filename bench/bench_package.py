@@ -8,11 +8,14 @@ together, bench/_media.py):
       (= the top rung's: 1080p; every 2nd frame) against its measured bitrate; BD-rate of per-title over
       Apple with codeckit.compare.rd.bd_rate (goal <= -15 %).
   (c) the per-title analysis CPU / the CPU of encoding its ladder once (goal <= 0.5).
+  (d) with --fixed-anchor, per-title against Apple's table as authored, a fixed-rate ladder (fixed_rate_anchor);
+      with --oracle, what any ladder on these sizes could gain (oracle_vs_apple).
 
     python3 bench/bench_package.py                          # 1080p, 10 s: long on 2 cores
     python3 bench/bench_package.py --height 540 --seconds 8   # a quick look
     python3 bench/bench_package.py --skip-one-decode --apple-json /tmp/apple.json --per-title '{"samples": 3}'
     python3 bench/bench_package.py --skip-one-decode --titles   # (b), (c) also per kind of content
+    python3 bench/bench_package.py --skip-one-decode --titles --fixed-anchor --oracle
 """
 from __future__ import annotations
 
@@ -157,8 +160,36 @@ def oracle_vs_apple(src: Path, work: Path, speed: str, apple_points: list, rungs
             "policy_bd_rate": bd_rate(apple_points, [(p.bitrate, p.vmaf) for p in policy]).to_dict()}
 
 
+def fixed_rate_anchor(src: Path, work: Path, speed: str, per_title_points: list, rungs: int = 4) -> dict:
+    """Apple's table as authored, a fixed-rate ladder: the Apple package's rungs (the same sizes, speed, closed
+    2 s GOPs), each encoded by x264 in two passes at its table bitrate as the average, peaks capped at 2x (the
+    authoring specification's 200 % rule), scored as in (b). Not what `--ladder apple` writes (capped quality):
+    the anchor Netflix-style per-title figures are measured against, for the question on issue 12."""
+    info = probe(src)
+    job = rendition_job(info, select_rungs(info, load_ladder("apple"), count=rungs), work / "fixed", speed=speed,
+                        threads=1, segment_s=2.0)
+    (work / "fixed").mkdir(parents=True, exist_ok=True)
+    points = []
+    for i, r in enumerate(job.renditions):
+        args = separate_args(job, i)
+        knob = args.index("-crf")
+        args[knob:knob + 2] = ["-b:v", str(r.rung.bitrate)]
+        args[args.index("-maxrate") + 1] = str(2 * r.rung.bitrate)
+        args[args.index("-bufsize") + 1] = str(4 * r.rung.bitrate)
+        log = ["-passlogfile", str(work / "fixed" / f"pass-{i}")]
+        run_ffmpeg([*args[:-3], "-pass", "1", *log, "-f", "null", "/dev/null"], subject=src)
+        run_ffmpeg([*args[:-1], "-pass", "2", *log, args[-1]], subject=src)
+        st = video_packets(r.output)
+        points.append((round(8 * st.bytes / st.seconds), round(measure(src, r.output, QualitySettings(subsample=2)).score, 2)))
+        r.output.unlink()
+    bd = bd_rate(points, per_title_points)
+    return {"rungs": [f"{r.rung.width}x{r.rung.height}@{r.rung.bitrate}" for r in job.renditions],
+            "points": points, "bd_rate": bd.to_dict(),
+            "bd_rate_percent": None if bd.value_pct is None else round(bd.value_pct, 2)}
+
+
 def per_title_on_titles(width: int, height: int, seconds: float, work: Path, speed: str,
-                        overrides: dict | None, mix: dict, oracle: bool = False) -> dict:
+                        overrides: dict | None, mix: dict, oracle: bool = False, fixed: bool = False) -> dict:
     """(b) and (c) on each single-content title, with the mix's figures, and the mean over the four: a
     per-title ladder is made per title, and how much it saves depends on the content."""
     rows = {"mix": mix}
@@ -167,12 +198,15 @@ def per_title_on_titles(width: int, height: int, seconds: float, work: Path, spe
         rows[part] = per_title_vs_apple(src, work / part, speed, 4, overrides)
         if oracle and "apple" in rows[part]:
             rows[part]["oracle"] = oracle_vs_apple(src, work / part, speed, rows[part]["apple"]["points"])
+        if fixed and "per-title" in rows[part]:
+            rows[part]["fixed_anchor"] = fixed_rate_anchor(src, work / part, speed, rows[part]["per-title"]["points"])
     bds = [r.get("bd_rate_percent") for r in rows.values()]
     ratios = [r.get("analysis_cpu_over_encode") for r in rows.values()]
     summary = {name: {"bd_rate_percent": r.get("bd_rate_percent"), "overlap": (r.get("bd_rate") or {}).get("overlap"),
                       "analysis_cpu_over_encode": r.get("analysis_cpu_over_encode"), "error": r.get("error"),
                       "oracle_hull_bd_rate": (r.get("oracle") or {}).get("hull_bd_rate"),
-                      "oracle_policy_bd_rate": (r.get("oracle") or {}).get("policy_bd_rate")}
+                      "oracle_policy_bd_rate": (r.get("oracle") or {}).get("policy_bd_rate"),
+                      "fixed_anchor_bd_rate": (r.get("fixed_anchor") or {}).get("bd_rate")}
                for name, r in rows.items()}
     return {"summary": summary,
             "mean_bd_rate_percent": round(sum(bds) / len(bds), 2) if None not in bds else None,
@@ -198,6 +232,10 @@ def main() -> None:
                     help="also the true RD points of each source (whole-source encodes at every size x knob): "
                          "the hull's BD-rate against Apple, the bound for any ladder, and the per-title rung "
                          "policy on the true curves")
+    ap.add_argument("--fixed-anchor", action="store_true",
+                    help="also per-title against Apple's table as a fixed-rate ladder (two-pass x264 at each "
+                         "rung's bitrate, peaks at 2x): the anchor per-title figures in the field are quoted "
+                         "against; `--ladder apple` itself is capped quality")
     ap.add_argument("--apple-json", type=Path, default=None,
                     help="read the Apple package's figures from this file if it exists, else write them there")
     args = ap.parse_args()
@@ -216,9 +254,13 @@ def main() -> None:
         if args.oracle:
             result["per_title"]["oracle"] = oracle_vs_apple(src, work, args.speed,
                                                             result["per_title"]["apple"]["points"])
+        if args.fixed_anchor and "per-title" in result["per_title"]:
+            result["per_title"]["fixed_anchor"] = fixed_rate_anchor(src, work, args.speed,
+                                                                    result["per_title"]["per-title"]["points"])
         if args.titles:
             result["titles"] = per_title_on_titles(width, args.height, args.seconds, work, args.speed,
-                                                   result["per_title_overrides"], result["per_title"], args.oracle)
+                                                   result["per_title_overrides"], result["per_title"], args.oracle,
+                                                   args.fixed_anchor)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(json.dumps(result, indent=2))
