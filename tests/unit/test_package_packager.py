@@ -1,10 +1,13 @@
-"""Shaka Packager's stream descriptors: what a source's metadata may put in them (pure functions, exact argv)."""
+"""Shaka Packager's stream descriptors: what a source's metadata may put in them (pure functions, exact argv),
+and the package options' own checks."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
 
+from codeckit.errors import ConfigError
+from codeckit.package import PackageOptions
 from codeckit.package.packager import packager_args, packager_language
 from codeckit.package.renditions import RenditionJob
 
@@ -33,3 +36,10 @@ def test_an_undetermined_subtitle_language_is_left_out_of_the_descriptor():
                     "playlist_name=text.m3u8,hls_group_id=subtitles,hls_name=subtitles")
     text = packager_args(_job("eng"), "enc", "pkg", ("hls",))[0]
     assert text.endswith(",hls_name=eng,language=eng")
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("nan"), 0, -1])
+def test_package_options_refuse_a_segment_length_that_is_not_a_finite_positive_number(value):
+    # inf passed the check and each source then failed with "unexpected error: OverflowError"
+    with pytest.raises(ConfigError, match="segment_s"):
+        PackageOptions(segment_s=value)
