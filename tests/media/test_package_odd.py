@@ -23,29 +23,28 @@ bitrate = "300k"
 
 
 @pytest.fixture(scope="module")
-def ladder_file(tmp_path_factory) -> Path:
-    p = tmp_path_factory.mktemp("ladder") / "one.toml"
-    p.write_text(LADDER)
-    return p
-
-
-@pytest.fixture(scope="module")
-def clip(tmp_path_factory) -> Path:
-    return lavfi_clip(tmp_path_factory.mktemp("src") / "clip.mp4", size="160x120", duration=2, audio=True)
+def media(tmp_path_factory) -> dict[str, Path]:
+    """A one-rung and a two-rung ladder file, a 160x120 and a 320x240 clip (2 s, with audio)."""
+    d = tmp_path_factory.mktemp("media")
+    (d / "one.toml").write_text(LADDER)
+    (d / "two.toml").write_text(LADDER + '[[rung]]\nwidth = 320\nheight = 240\nbitrate = "600k"\n')
+    return {"one": d / "one.toml", "two": d / "two.toml",
+            "clip": lavfi_clip(d / "clip.mp4", size="160x120", duration=2, audio=True),
+            "talk": lavfi_clip(d / "talk.mp4", size="320x240", duration=2, audio=True)}
 
 
 def _package(src, out, ladder_file, **kw):
     return package([src], out, PackageOptions(ladder=str(ladder_file), segment_s=1.0, speed="fastest", **kw))
 
 
-def test_mov_text_without_a_language_becomes_a_webvtt_group(tmp_path, clip, ladder_file):
+def test_mov_text_without_a_language_becomes_a_webvtt_group(tmp_path, media):
     # FFmpeg tags an MP4 track that has no language "und", which Shaka refused and the package failed
     srt = tmp_path / "s.srt"
     srt.write_text("1\n00:00:00,200 --> 00:00:01,500\nHello there\n")
     src = tmp_path / "talk.mp4"
-    run_ffmpeg(["-y", "-i", input_url(clip), "-i", input_url(srt), "-map", "0", "-map", "1", "-c", "copy",
+    run_ffmpeg(["-y", "-i", input_url(media["clip"]), "-i", input_url(srt), "-map", "0", "-map", "1", "-c", "copy",
                 "-c:s", "mov_text", input_url(src)], loglevel="error")
-    report = _package(src, tmp_path / "out", ladder_file)
+    report = _package(src, tmp_path / "out", media["one"])
     assert report.ok, report.to_dict()
     pkg = tmp_path / "out" / "talk"
     subs = [m for m in m3u8.load(str(pkg / "master.m3u8")).media if m.type == "SUBTITLES"]
@@ -53,17 +52,12 @@ def test_mov_text_without_a_language_becomes_a_webvtt_group(tmp_path, clip, ladd
     assert "Hello there" in "".join(p.read_text() for p in (pkg / "text").glob("*.vtt"))
 
 
-TWO_RUNGS = LADDER + '[[rung]]\nwidth = 320\nheight = 240\nbitrate = "600k"\n'
-
-
 @pytest.fixture(scope="module")
-def pkg(tmp_path_factory) -> Path:
-    d = tmp_path_factory.mktemp("pkg")
-    (d / "two.toml").write_text(TWO_RUNGS)
-    src = lavfi_clip(d / "talk.mp4", size="320x240", duration=2, audio=True)
-    report = _package(src, d / "out", d / "two.toml")
+def pkg(media, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("pkg")
+    report = _package(media["talk"], out, media["two"])
     assert report.ok, report.to_dict()
-    return d / "out" / "talk"
+    return out / "talk"
 
 
 def _damaged(pkg: Path, tmp_path: Path, name: str = "talk") -> Path:
