@@ -99,6 +99,9 @@ def package_cmd(sources, out_dir, ladder, codec, formats, segment_seconds, rungs
     """Package SOURCES for on-demand streaming: a ladder of renditions from one decode, CMAF segments with an
     HLS master playlist and a DASH MPD, every package checked; DIR/<name> appears only when complete."""
     if check_dirs:
+        if sources or out_dir:
+            raise click.UsageError("--check takes no SOURCES or -o: give each folder its own --check "
+                                   "(--check A --check B)")
         return _check_folders(check_dirs, json_out)
     if not sources or not out_dir:
         raise click.UsageError("give SOURCES and -o DIR (or --check DIR)")

@@ -43,3 +43,14 @@ def test_package_options_refuse_a_segment_length_that_is_not_a_finite_positive_n
     # inf passed the check and each source then failed with "unexpected error: OverflowError"
     with pytest.raises(ConfigError, match="segment_s"):
         PackageOptions(segment_s=value)
+
+
+def test_check_with_sources_is_a_usage_error_not_a_silently_skipped_folder(tmp_path):
+    # `--check A B` checked A and dropped B (taken as a SOURCE) without a word, exit 0
+    from click.testing import CliRunner
+    from codeckit.cli import _register, cli
+    _register("package")
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    res = CliRunner().invoke(cli, ["package", "--check", str(tmp_path / "a"), str(tmp_path / "b")])
+    assert res.exit_code == 2 and "--check" in res.output
