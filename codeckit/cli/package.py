@@ -10,7 +10,7 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 
 from ..batch import BatchEvent
 from ..package import PackageOptions, check_package, package
-from ..package.check import PACKAGE_JSON
+from ..package.check import find_packages
 from . import cli
 from .common import StopSignals, err_console, fmt_bitrate, fmt_bytes, print_json, short_path
 from .options import jobs_option, storage_options
@@ -55,19 +55,18 @@ def _render_check(report, json_out: bool) -> None:
     for r in report.renditions:
         size = f"{r['width']}x{r['height']}  " if r["kind"] == "video" else ""
         err_console.print(f"  {r['key']:<8} {r['kind']:<6} {size}{r['codec']}  average {fmt_bitrate(r['average'])}"
-                          f"  peak {fmt_bitrate(r['peak'])}  {r['segments']} segments", highlight=False)
+                          f"  peak {fmt_bitrate(r['peak'])}  {r['segments']} segments", highlight=False,
+                          soft_wrap=True)
     for f in report.failures:
-        err_console.print(f"  [red]{f.rule}[/] {escape(f.where)}: {escape(f.detail)}", highlight=False)
+        err_console.print(f"  [red]{f.rule}[/] {escape(f.where)}: {escape(f.detail)}", highlight=False,
+                          soft_wrap=True)
+    for note in report.notes:
+        err_console.print(f"  [dim]note: {escape(note)}[/]", highlight=False, soft_wrap=True)
 
 
 def _check_folders(dirs: tuple[str, ...], json_out: bool) -> int:
-    folders = []
-    for d in dirs:
-        p = Path(d)
-        # DIR may be one package or a folder of packages (what `codeckit package -o DIR` writes)
-        found = [p] if (p / PACKAGE_JSON).exists() or (p / "master.m3u8").exists() or (p / "manifest.mpd").exists() \
-            else sorted(x.parent for x in p.rglob(PACKAGE_JSON) if not x.parent.name.startswith("."))
-        folders += found or [p]
+    # DIR may be one package or a folder of packages (what `codeckit package -o DIR` writes)
+    folders = [f for d in dirs for f in find_packages(d)]
     reports = [check_package(f) for f in folders]
     for r in reports:
         _render_check(r, json_out)
@@ -100,6 +99,9 @@ def package_cmd(sources, out_dir, ladder, codec, formats, segment_seconds, rungs
     """Package SOURCES for on-demand streaming: a ladder of renditions from one decode, CMAF segments with an
     HLS master playlist and a DASH MPD, every package checked; DIR/<name> appears only when complete."""
     if check_dirs:
+        if sources or out_dir:
+            raise click.UsageError("--check takes no SOURCES or -o: give each folder its own --check "
+                                   "(--check A --check B)")
         return _check_folders(check_dirs, json_out)
     if not sources or not out_dir:
         raise click.UsageError("give SOURCES and -o DIR (or --check DIR)")

@@ -39,6 +39,7 @@ class CheckReport:
     formats: list[str]
     renditions: list[dict] = field(default_factory=list)   # each video/audio track: size, codec, measured rates
     failures: list[Finding] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)         # rules that could not be checked, and why
 
     @property
     def ok(self) -> bool:
@@ -46,7 +47,10 @@ class CheckReport:
 
     def to_dict(self) -> dict:
         return {"folder": self.folder, "ok": self.ok, "formats": self.formats, "renditions": self.renditions,
-                "failures": [asdict(f) for f in self.failures]}
+                "failures": [asdict(f) for f in self.failures], "notes": self.notes}
+
+
+_MANIFESTS = (("hls", MASTER), ("dash", MPD))
 
 
 def _within(declared: float | None, measured: float) -> bool:
@@ -56,39 +60,84 @@ def _within(declared: float | None, measured: float) -> bool:
 def check_package(folder: str | os.PathLike, *, segment_s: float | None = None) -> CheckReport:
     """Check one package folder (HLS and/or DASH). `segment_s` defaults to the one package.json records."""
     folder = Path(folder)
-    meta = _meta(folder)
-    segment_s = segment_s or meta.get("segment_s")
-    report = CheckReport(str(folder), [f for f, name in (("hls", MASTER), ("dash", MPD)) if (folder / name).exists()])
+    report = CheckReport(str(folder), [f for f, name in _MANIFESTS if (folder / name).exists()])
     if not report.formats:
         report.failures.append(Finding("manifest", str(folder), f"no {MASTER} or {MPD}"))
         return report
+    meta = _meta(folder, report)
+    segment_s = segment_s or meta.get("segment_s")
+    for fmt, name in _MANIFESTS:
+        if fmt in meta.get("formats", ()) and fmt not in report.formats:
+            report.failures.append(Finding("manifest", name, f"missing, and {PACKAGE_JSON} records {fmt.upper()}"))
     tracks: dict[str, Track] = {}
-    hls_files, dash_files = set(), set()
-    try:
-        if "hls" in report.formats:
-            hls_files, listed = _check_hls(folder, report, tracks)
-            _check_listed(MASTER, listed, meta, report)
-        if "dash" in report.formats:
-            dash_files, listed = _check_dash(folder, report, tracks)
-            _check_listed(MPD, listed, meta, report)
-    except PackageCheckFailed as exc:
-        report.failures.append(Finding("manifest", exc.path or str(folder), exc.message))
-        return report
-    except Exception as exc:  # a manifest the parsers refuse is a finding, not a crash
-        report.failures.append(Finding("manifest", str(folder), f"{type(exc).__name__}: {exc}"))
-        return report
-    if hls_files and dash_files and hls_files != dash_files:
-        report.failures.append(Finding("same_segments", str(folder),
-                                       f"{len(hls_files ^ dash_files)} segment files only in one of HLS / DASH"))
+    files: dict[str, set[str]] = {}
+    for fmt, name in _MANIFESTS:
+        if fmt not in report.formats:
+            continue
+        try:
+            files[fmt], listed = (_check_hls if fmt == "hls" else _check_dash)(folder, report, tracks)
+        except PackageCheckFailed as exc:
+            rule = "segments" if exc.code == "unreadable_segments" else "manifest"
+            report.failures.append(Finding(rule, exc.path or name, exc.message))
+            return report
+        except Exception as exc:  # a manifest the parsers refuse is a finding, not a crash
+            report.failures.append(Finding("manifest", name, f"{type(exc).__name__}: {exc}"))
+            return report
+        _check_listed(name, listed, meta, report)
+    if files.get("hls") and files.get("dash") and files["hls"] != files["dash"]:
+        report.failures.append(Finding("same_segments", str(folder), f"{len(files['hls'] ^ files['dash'])} segment "
+                                                                     "files only in one of HLS / DASH"))
     _check_tracks(list(tracks.values()), report, segment_s, meta.get("source"))
     return report
 
 
-def _meta(folder: Path) -> dict:
-    try:
-        return json.loads((folder / PACKAGE_JSON).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+def find_packages(folder: str | os.PathLike) -> list[Path]:
+    """`folder` when it is a package, else every package below it (a folder holding package.json or a
+    manifest; hidden folders, a run's temporary ones, left out); `[folder]` when none is found."""
+    folder = Path(folder)
+    names = (PACKAGE_JSON, MASTER, MPD)
+    if any((folder / n).exists() for n in names):
+        return [folder]
+    found = set()
+    for dirpath, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        if any(n in files for n in names):
+            found.add(Path(dirpath))
+            dirs[:] = []        # a package's own folders (v0/, audio/) hold no other package
+    return sorted(found) or [folder]
+
+
+#: What package.json may hold that the check reads, and its JSON type.
+_META_TYPES = {"segment_s": (int, float), "rungs": list, "source": dict, "formats": list}
+
+
+def _meta(folder: Path, report: CheckReport) -> dict:
+    """package.json's fields the check reads; what is missing or unusable is a note or a finding."""
+    path = folder / PACKAGE_JSON
+    if not path.exists():
+        report.notes.append(f"no {PACKAGE_JSON}: the segment length, the rungs the manifests must list and the "
+                            "source's size were not checked")
         return {}
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        report.failures.append(Finding("manifest", PACKAGE_JSON, f"cannot read it: {exc}"))
+        return {}
+    if not isinstance(meta, dict):
+        report.failures.append(Finding("manifest", PACKAGE_JSON, f"holds a JSON {type(meta).__name__}, "
+                                                                 "not an object"))
+        return {}
+    bad = [k for k, t in _META_TYPES.items() if k in meta and (not isinstance(meta[k], t) or
+                                                                 isinstance(meta[k], bool))]
+    source = meta.get("source")
+    if isinstance(source, dict) and not all(isinstance(source.get(k), int) for k in ("width", "height")):
+        bad.append("source")
+    rungs = meta.get("rungs")
+    if isinstance(rungs, list) and not all(isinstance(r, dict) for r in rungs):
+        bad.append("rungs")
+    if bad:
+        report.failures.append(Finding("manifest", PACKAGE_JSON, f"{', '.join(bad)}: not what codeckit writes"))
+    return {k: v for k, v in meta.items() if k not in bad}
 
 
 def _files(t: Track) -> set[str]:
@@ -115,6 +164,8 @@ def _check_hls(folder: Path, report: CheckReport, tracks: dict[str, Track]) -> t
         d, where = v.declared, f"{MASTER} {v.uri}"
         listed.add(v.video.key)
         for t in [v.video, *v.audio]:
+            if t.key not in tracks:
+                _check_durations(t, t.manifest, report)
             tracks.setdefault(t.key, t)
             files |= _files(t)
         if not _within(d["BANDWIDTH"], v.peak):
@@ -142,6 +193,7 @@ def _check_dash(folder: Path, report: CheckReport, tracks: dict[str, Track]) -> 
     listed: set[str] = set()
     for r in read_dash(folder):
         where, t = f"{MPD} Representation {r.id}", r.track
+        _check_durations(t, where, report)
         tracks.setdefault(t.key, t)
         files |= _files(t)
         if t.kind == "video":
@@ -158,6 +210,22 @@ def _check_dash(folder: Path, report: CheckReport, tracks: dict[str, Track]) -> 
             report.failures.append(Finding("attributes", where, f"{r.width}x{r.height} vs the init segment's "
                                                                f"{t.init.width}x{t.init.height}"))
     return files, listed
+
+
+def _check_durations(t: Track, where: str, report: CheckReport) -> None:
+    """The segment lengths the manifest declares (EXTINF, SegmentTimeline) are the segments' own, to one frame:
+    players place and seek segments by the declared ones. An audio track's first one plays without what the
+    edit list cuts (AAC's 1024 priming samples: 2.027 s held, 2.005 s declared on a 2 s segment at 48 kHz); a
+    video track's edit only moves its composition offsets back to 0 (B-frames), every segment as long as held."""
+    slack = max(t.frame_s * 1.01, 0.001)
+    cut = t.init.skip / t.init.timescale if t.kind == "audio" else 0.0
+    held = [t.seconds(s) - (cut if i == 0 else 0.0) for i, s in enumerate(t.segments)]
+    wrong = [(s, d, h) for s, d, h in zip(t.segments, t.declared_s, held) if abs(d - h) > slack]
+    if wrong:
+        s, d, h = wrong[0]
+        report.failures.append(Finding("durations", where, f"{len(wrong)} segment(s) declared with another length "
+                                                           f"than they hold ({Path(s.path).name}: {d:.3f} s "
+                                                           f"declared, {h:.3f} s held)"))
 
 
 def _check_tracks(tracks: list[Track], report: CheckReport, segment_s: float | None, source: dict | None) -> None:
@@ -190,4 +258,5 @@ def _check_tracks(tracks: list[Track], report: CheckReport, segment_s: float | N
                 report.failures.append(Finding("aligned", t.key, f"segment starts differ from {ref.key}'s"))
 
 
-__all__ = ["BANDWIDTH_TOLERANCE", "CheckReport", "Finding", "PACKAGE_JSON", "PEAK_OVER_AVERAGE", "check_package"]
+__all__ = ["BANDWIDTH_TOLERANCE", "CheckReport", "Finding", "PACKAGE_JSON", "PEAK_OVER_AVERAGE", "check_package",
+           "find_packages"]

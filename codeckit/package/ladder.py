@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..errors import ConfigError, PlanError
 from ..probe import MediaInfo, VideoStreamInfo
+from ..profiles.fields import check_declared, choice, declarations, declared, number, text, whole
 from ..stream_args import _bits_per_s
 from ..video_filters import even
 
@@ -19,13 +20,47 @@ else:  # pragma: no cover - Python 3.10
 LADDER_DIR = Path(__file__).parent / "ladders"
 
 
+def _rate(v) -> int:
+    """A bitrate: bits/s as a number, or a string with k/M ("2000k", "2.5M")."""
+    try:
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            rate = float(v)
+        elif isinstance(v, str):
+            rate = _bits_per_s(v)
+        else:
+            raise TypeError
+    except (TypeError, ValueError):
+        raise ValueError('bits/s, a number or a string such as "2000k" or "2.5M"') from None
+    if not (0 < rate < float("inf")):
+        raise ValueError("a positive bitrate")
+    return int(round(rate))
+
+
+def _factors(v) -> dict:
+    """[bitrate_factor]: codec -> how many bits it needs for the same quality as the ladder's codec."""
+    check = number(0, above=True)
+    if not isinstance(v, dict) or any(k not in CODECS for k in v):
+        raise ValueError(f"a table of codec = factor ({', '.join(CODECS)})")
+    return {k: check(x) for k, x in v.items()}
+
+
+#: The codecs a ladder's bitrates may be written for (and [bitrate_factor] may name).
+CODECS = ("h264", "hevc", "av1", "vp9")
+
+
 @dataclass(frozen=True)
 class Rung:
     """One rendition: its picture size (upright, what the player shows), the bitrate cap and the knob."""
-    width: int
-    height: int
-    bitrate: int                    # bits/s: the cap (maxrate); the ladder's average for static ladders
-    knob: float | None = None       # the encoder's native quality value (per-title); None: the ladder's quality
+    width: int = declared(check=whole(1), doc="picture width (the box the source's aspect is fitted in)")
+    height: int = declared(check=whole(1), doc="picture height")
+    # bits/s: the cap (maxrate); the ladder's average for static ladders
+    bitrate: int = declared(check=_rate, doc='the cap (maxrate), bits/s or "2000k"')
+    # the encoder's native quality value (per-title); None: the ladder's quality
+    knob: float | None = declared(None, check=lambda v: None if v is None else number(0)(v),
+                                  doc="the encoder's own quality value")
+
+    def __post_init__(self):
+        check_declared(self, "rung")
 
     @property
     def name(self) -> str:
@@ -37,13 +72,17 @@ class Rung:
 
 @dataclass(frozen=True)
 class Ladder:
-    name: str
-    title: str
-    codec: str                      # the codec the bitrates are written for
-    rungs: tuple[Rung, ...]
-    quality: float = 70.0           # common 0-100 quality of the capped CRF/CQ
-    bufsize_factor: float = 2.0
-    bitrate_factor: dict = field(default_factory=dict)
+    name: str = declared(check=text, doc="the ladder's name")
+    title: str = declared(check=text, doc="one line saying what it is")
+    codec: str = declared(check=choice(CODECS), doc="the codec the bitrates are written for")
+    rungs: tuple[Rung, ...] = ()
+    quality: float = declared(70.0, check=number(0, 100), doc="common 0-100 quality of the capped CRF/CQ")
+    bufsize_factor: float = declared(2.0, check=number(0, above=True), doc="bufsize = this x maxrate")
+    bitrate_factor: dict = declared(default_factory=dict, check=_factors,
+                                    doc="codec = bits it needs for the ladder's quality, relative")
+
+    def __post_init__(self):
+        check_declared(self, "ladder")
 
     def for_codec(self, codec: str) -> "Ladder":
         """The same rungs with bitrates for `codec` (the ladder's own factor table)."""
@@ -73,24 +112,33 @@ def load_ladder(name_or_path: str | Path) -> Ladder:
     return _ladder_from_raw(raw, p)
 
 
+def _keys(cls) -> list[str]:
+    return [d.key for d in declarations(cls)]
+
+
+def _checked(cls, raw: dict, path: Path, where: str, **given):
+    """cls(**raw) with every declared check run; a mistake is a ConfigError naming the file and the key."""
+    unknown = sorted(set(raw) - set(_keys(cls)))
+    if unknown:
+        raise ConfigError(f"{where}unknown key {unknown[0]!r}", path=path, code="unknown_field",
+                          hint="known: " + ", ".join(_keys(cls) + (["rung"] if cls is Ladder else [])))
+    try:
+        return cls(**raw, **given)
+    except ConfigError as exc:
+        raise ConfigError(where + exc.message, path=path, hint=exc.hint, code=exc.code) from None
+
+
 def _ladder_from_raw(raw: dict, path: Path) -> Ladder:
-    rungs = []
-    for i, r in enumerate(raw.get("rung", [])):
-        try:
-            w, h, rate = int(r["width"]), int(r["height"]), _bits_per_s(str(r["bitrate"]))
-        except (KeyError, ValueError, TypeError) as exc:
-            raise ConfigError(f"rung {i + 1} needs width, height and bitrate (e.g. \"2000k\"): {exc}",
-                              path=path) from exc
-        if w <= 0 or h <= 0 or rate <= 0:
-            raise ConfigError(f"rung {i + 1}: width, height and bitrate must be positive", path=path)
-        rungs.append(Rung(w, h, int(rate), r.get("knob")))
-    if not rungs:
+    entries = raw.pop("rung", [])
+    if not isinstance(entries, list) or not all(isinstance(r, dict) for r in entries):
+        raise ConfigError("rung must be a list of [[rung]] tables (width, height, bitrate)", path=path,
+                          code="invalid_value")
+    if not entries:
         raise ConfigError("the ladder has no [[rung]] entries", path=path)
-    rungs.sort(key=lambda r: (r.height * r.width, r.bitrate))
-    return Ladder(name=str(raw.get("name", path.stem)), title=str(raw.get("title", path.stem)),
-                  codec=str(raw.get("codec", "h264")), rungs=tuple(rungs), quality=float(raw.get("quality", 70)),
-                  bufsize_factor=float(raw.get("bufsize_factor", 2.0)),
-                  bitrate_factor=dict(raw.get("bitrate_factor", {})))
+    rungs = sorted((_checked(Rung, r, path, f"rung {i + 1}: ") for i, r in enumerate(entries)),
+                   key=lambda r: (r.height * r.width, r.bitrate))
+    fields = {"name": path.stem, "title": path.stem, "codec": "h264", **raw}
+    return _checked(Ladder, fields, path, "", rungs=tuple(rungs))
 
 
 def fit_size(v: VideoStreamInfo, box_w: int, box_h: int) -> tuple[int, int]:
@@ -107,7 +155,8 @@ def select_rungs(info: MediaInfo, ladder: Ladder, *, max_height: int | None = No
                  count: int | None = None) -> list[Rung]:
     """The rungs this source gets, lowest first: sized to its display aspect, none above the source (never
     upscaled), none taller than `max_height`, and `count` of them spread over the rest (top and bottom kept).
-    A source smaller than every rung gets one rung at its own size with the lowest rung's bitrate."""
+    A source smaller than every rung gets one rung at its own size (its short side at most `max_height`) with
+    the lowest rung's bitrate."""
     v = info.primary_video
     if v is None:
         raise PlanError("has no video stream to package", path=info.path, code="no_video")
@@ -119,7 +168,8 @@ def select_rungs(info: MediaInfo, ladder: Ladder, *, max_height: int | None = No
             continue
         out.append(replace(r, width=w, height=h))
     if not out:
-        out = [replace(ladder.rungs[0], width=src_w, height=src_h)]
+        scale = min(1.0, max_height / min(src_w, src_h)) if max_height else 1.0
+        out = [replace(ladder.rungs[0], width=max(2, even(src_w * scale)), height=max(2, even(src_h * scale)))]
     if count and count < len(out):
         out = _spread(out, count)
     return out

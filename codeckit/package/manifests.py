@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +22,8 @@ class Track:
     key: str                        # the folder its segments live in (v0, audio): the same in HLS and DASH
     init: InitInfo
     segments: list[SegmentInfo]
+    declared_s: list[float] = field(default_factory=list)   # each segment's length as the manifest says
+    manifest: str = ""                                      # the manifest that declares them (v0.m3u8, ...)
 
     @property
     def kind(self) -> str:
@@ -78,14 +81,17 @@ def _key(uri: str) -> str:
     return uri.replace("\\", "/").rsplit("/", 1)[0] if "/" in uri else uri
 
 
-def _track(base: Path, init_uri: str, segment_uris: list[str]) -> Track:
+def _track(base: Path, init_uri: str, segment_uris: list[str], declared_s: list[float]) -> Track:
+    uri = init_uri
     try:
         init = read_init(base / init_uri)
-        segments = [read_segment(base / u) for u in segment_uris]
-    except (OSError, IndexError, StopIteration, ValueError) as exc:
-        raise PackageCheckFailed(f"cannot read the segments of {init_uri}: {exc}", path=base,
-                                 code="unreadable_segments") from exc
-    return Track(key=_key(init_uri), init=init, segments=segments)
+        segments = []
+        for uri in segment_uris:
+            segments.append(read_segment(base / uri))
+    except (OSError, IndexError, StopIteration, ValueError, struct.error) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
+        raise PackageCheckFailed(f"cannot read it: {reason}", path=uri, code="unreadable_segments") from exc
+    return Track(key=_key(init_uri), init=init, segments=segments, declared_s=declared_s)
 
 
 def _media_playlist(folder: Path, uri: str) -> Track:
@@ -94,7 +100,10 @@ def _media_playlist(folder: Path, uri: str) -> Track:
     base = (folder / uri).parent
     if not media.segment_map:
         raise PackageCheckFailed(f"{uri} has no EXT-X-MAP (not CMAF fMP4)", path=folder, code="not_fmp4")
-    return _track(base, media.segment_map[0].uri, [s.uri for s in media.segments])
+    track = _track(base, media.segment_map[0].uri, [s.uri for s in media.segments],
+                   [float(s.duration) for s in media.segments])
+    track.manifest = uri
+    return track
 
 
 def read_hls(folder: str | Path) -> list[Variant]:
@@ -116,8 +125,11 @@ def read_hls(folder: str | Path) -> list[Variant]:
     return variants
 
 
-def _timeline_count(template) -> int:
-    return sum(1 + int(s.get("r", "0")) for s in template.findall("d:SegmentTimeline/d:S", _MPD_NS))
+def _timeline(template) -> list[float]:
+    """Each segment's length in seconds, as the SegmentTimeline declares it."""
+    scale = int(template.get("timescale", "1"))
+    return [int(s.get("d")) / scale for s in template.findall("d:SegmentTimeline/d:S", _MPD_NS)
+            for _ in range(1 + int(s.get("r", "0")))]
 
 
 def read_dash(folder: str | Path) -> list[DashRepresentation]:
@@ -136,13 +148,14 @@ def read_dash(folder: str | Path) -> list[DashRepresentation]:
         if tpl is None or not tpl.get("initialization"):
             continue    # WebVTT text: plain .vtt segments, nothing to measure or align
         first = int(tpl.get("startNumber", "1"))
-        uris = [tpl.get("media").replace("$Number$", str(n)) for n in range(first, first + _timeline_count(tpl))]
+        lengths = _timeline(tpl)
+        uris = [tpl.get("media").replace("$Number$", str(n)) for n in range(first, first + len(lengths))]
         # attributes every Representation shares may sit on the AdaptationSet (Shaka does so for one rung)
         parent = rep.getparent()
         codecs = rep.get("codecs") or parent.get("codecs")
         w, h = rep.get("width") or parent.get("width"), rep.get("height") or parent.get("height")
         reps.append(DashRepresentation(rep.get("id"), _int(rep.get("bandwidth")), codecs, _int(w), _int(h),
-                                       _track(folder, tpl.get("initialization"), uris)))
+                                       _track(folder, tpl.get("initialization"), uris, lengths)))
     return reps
 
 

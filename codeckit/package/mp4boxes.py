@@ -29,6 +29,9 @@ def _boxes(data: bytes, start: int = 0, end: int | None = None) -> Iterator[tupl
             size = end - pos
         if size < header:
             return
+        if pos + size > end:    # a cut file: its last box says it is longer than what is left
+            raise ValueError(f"truncated: the {kind.decode('latin-1')!r} box needs {size} bytes, "
+                             f"{end - pos} are left")
         yield kind, pos + header, pos + size
         pos += size
 
@@ -54,16 +57,25 @@ class InitInfo:
     handler: str            # vide | soun | text
     width: int = 0
     height: int = 0
+    skip: int = 0           # media time the edit list cuts off the start (AAC priming), in the timescale
+
+
+def _first(data: bytes, path: list[bytes]) -> tuple[int, int]:
+    found = _find(data, path)
+    if not found:
+        raise ValueError(f"no {'/'.join(p.decode() for p in path)} box" + (" (an empty file)" if not data else ""))
+    return found[0]
 
 
 def read_init(path: str | Path) -> InitInfo:
+    """An init segment's track; ValueError (or struct.error) when it is not one or is cut short."""
     data = Path(path).read_bytes()
-    s, _ = _find(data, [b"moov", b"trak", b"mdia", b"mdhd"])[0]
+    s, _ = _first(data, [b"moov", b"trak", b"mdia", b"mdhd"])
     version = data[s]
     timescale = struct.unpack_from(">I", data, s + (20 if version == 1 else 12))[0]
-    hs, _ = _find(data, [b"moov", b"trak", b"mdia", b"hdlr"])[0]
+    hs, _ = _first(data, [b"moov", b"trak", b"mdia", b"hdlr"])
     handler = data[hs + 8:hs + 12].decode("ascii", "replace")
-    info = InitInfo(timescale=timescale, codec="", handler=handler)
+    info = InitInfo(timescale=timescale, codec="", handler=handler, skip=_edit_skip(data))
     stsd = _find(data, [b"moov", b"trak", b"mdia", b"minf", b"stbl", b"stsd"])
     if not stsd:
         return info
@@ -76,6 +88,19 @@ def read_init(path: str | Path) -> InitInfo:
     else:
         info.codec = entry_kind.decode("ascii", "replace")
     return info
+
+
+def _edit_skip(data: bytes) -> int:
+    """The media time the first non-empty edit starts at (elst media_time; an empty edit's is -1)."""
+    for s, _ in _find(data, [b"moov", b"trak", b"edts", b"elst"]):
+        wide = data[s] == 1
+        count = struct.unpack_from(">I", data, s + 4)[0]
+        for i in range(count):
+            p = s + 8 + i * (20 if wide else 12)
+            media_time = struct.unpack_from(">q" if wide else ">i", data, p + (8 if wide else 4))[0]
+            if media_time >= 0:
+                return media_time
+    return 0
 
 
 def _video_codec(fourcc: str, data: bytes, start: int, end: int) -> str:
@@ -148,8 +173,11 @@ class SegmentInfo:
 
 
 def read_segment(path: str | Path) -> SegmentInfo:
-    """The first track's fragments in one media segment (moof + mdat, one or more)."""
+    """The first track's fragments in one media segment (moof + mdat, one or more); ValueError (or struct.error)
+    when it has none or is cut short."""
     data = Path(path).read_bytes()
+    if not _find(data, [b"mdat"]):
+        raise ValueError("no mdat box" + (" (an empty file)" if not data else ""))
     start, duration, samples, first_sync = None, 0, 0, None
     for ms, me in _find(data, [b"moof"]):
         for ts, te in _find(data, [b"traf"], ms, me):

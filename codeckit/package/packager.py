@@ -9,6 +9,7 @@ strings, and audio and WebVTT text as rendition groups.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -46,6 +47,30 @@ def packager_exe() -> str:
     return exe
 
 
+#: The ISO 639-1 codes Shaka Packager maps to ISO 639-2 (checked against v3.8: each one is accepted as a
+#: stream's `language`). Shaka refuses a 2-letter code outside this set, and any tag that maps to "und".
+ISO_639_1 = frozenset("""
+aa ab ae af ak am an ar as av ay az ba be bg bh bi bm bn bo br bs ca ce ch co cr cs cu cv cy da de dv dz ee el en
+eo es et eu fa ff fi fj fo fr fy ga gd gl gn gu gv ha he hi ho hr ht hu hy hz ia id ie ig ii ik io is it iu ja jv ka
+kg ki kj kk kl km kn ko kr ks ku kv kw ky la lb lg li ln lo lt lu lv mg mh mi mk ml mn mr ms mt my na nb nd ne ng nl
+nn no nr nv ny oc oj om or os pa pi pl ps pt qu rm rn ro ru rw sa sc sd se sg si sk sl sm sn so sq sr ss st su sv sw
+ta te tg th ti tk tl tn to tr ts tt tw ty ug uk ur uz ve vi vo wa wo xh yi yo za zh zu""".split())
+_LANGUAGE_TAG = re.compile(r"([A-Za-z]{2,3})(-[A-Za-z0-9]{1,8})*")
+
+
+def packager_language(tag: str | None) -> str | None:
+    """`tag` when Shaka Packager accepts it as a stream's language, else None (the stream goes without one).
+
+    Shaka stops the whole run on a language it cannot map to ISO 639-2 ("Unknown/invalid language specified"),
+    "und" included, which FFmpeg writes on every MP4 track that has no language; and a comma or an equals sign
+    would split the stream descriptor itself."""
+    m = _LANGUAGE_TAG.fullmatch(tag or "")
+    if not m or tag == "und":
+        return None
+    main = m.group(1)
+    return tag if len(main) == 3 or main in ISO_639_1 else None
+
+
 @dataclass
 class PackagerRun:
     args: list[str]
@@ -75,11 +100,11 @@ def packager_args(job: RenditionJob, enc: str, out: str, formats: tuple[str, ...
                                       "playlist_name": "audio.m3u8", "hls_group_id": "audio",
                                       "hls_name": "audio"}))
     if job.subtitles is not None:
+        language = packager_language(job.subtitle_language)
         streams.append(_descriptor(**{"in": f"{enc}/{job.subtitles.name}", "stream": "text",
                                       "segment_template": f"{out}/text/$Number$.vtt",
                                       "playlist_name": "text.m3u8", "hls_group_id": "subtitles",
-                                      "hls_name": job.subtitle_language or "subtitles",
-                                      "language": job.subtitle_language}))
+                                      "hls_name": language or "subtitles", "language": language}))
     args = [*streams, "--segment_duration", f"{job.segment_s:.6f}", "--quiet"]
     if "hls" in formats:
         args += ["--hls_master_playlist_output", f"{out}/{MASTER}", "--hls_playlist_type", "VOD"]
@@ -108,5 +133,5 @@ def run_packager(job: RenditionJob, cwd: str | os.PathLike, enc: str, out: str,
     return PackagerRun(args=args, wall_s=time.monotonic() - start, cpu_s=usage.ru_utime + usage.ru_stime)
 
 
-__all__ = ["FORMATS", "MASTER", "MPD", "PACKAGER_ENV", "PackagerRun", "packager_args", "packager_exe",
-           "run_packager"]
+__all__ = ["FORMATS", "ISO_639_1", "MASTER", "MPD", "PACKAGER_ENV", "PackagerRun", "packager_args", "packager_exe",
+           "packager_language", "run_packager"]

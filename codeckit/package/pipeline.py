@@ -43,7 +43,7 @@ def _formats(v) -> tuple[str, ...]:
 
 
 def _positive(v):
-    if isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0:
+    if isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < float("inf"):
         return v
     raise ValueError("a positive number")
 
