@@ -73,3 +73,20 @@ def test_a_lossless_copy_of_a_vfr_source_is_not_scored_against_a_frozen_referenc
     # of the resampled slow part (97.4); the distorted cut at 1.8 s and the reference not made the last
     # frames score 33-53 and the mean 93.1
     assert min(r.per_frame["vmaf"]) > 97 and r.score > 98
+
+
+def test_compare_counts_the_frames_of_each_encode_not_the_scored_ones(vfr_short_declared, tmp_path):
+    # the VFR source is scored resampled to its nominal 25 fps (45 scores over its 1.8 s) while each encode
+    # keeps its 35 frames: results[].frames said 45 and the encode fps was 29 % high
+    import av
+    from codeckit.compare import CompareOptions, compare
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "out"
+    r = compare([vfr_short_declared], out, CompareOptions(encoders="libx264:fastest", points=2))
+    assert r.failures == [] and len(r.data["results"]) == 2
+    for row in r.data["results"]:
+        with av.open(str(out / row["output"])) as c:
+            frames = sum(1 for p in c.demux(c.streams.video[0]) if p.size)
+        assert row["frames"] == frames == 35
+        assert row["scored_frames"] == 45
+        assert row["fps"] == pytest.approx(frames / row["wall_s"], rel=0.01)
