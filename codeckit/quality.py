@@ -76,8 +76,18 @@ class QualitySettings:
             raise ConfigError(f"unknown scale mode {self.scale!r}", hint="use reference or model")
         if int(self.subsample) < 1:
             raise ConfigError("subsample must be 1 or more")
+        # nan passes every comparison below: it switched the duration check off, inf reached FFmpeg's -t
+        for name in ("start_s", "duration_s", "offset_s", "duration_tolerance_s"):
+            v = getattr(self, name)
+            if v is not None and not math.isfinite(v):
+                raise ConfigError(f"{name.removesuffix('_s')} must be a number of seconds, not {v}")
         if self.start_s < 0 or (self.duration_s is not None and self.duration_s <= 0):
             raise ConfigError("start must be >= 0 and duration > 0")
+        if self.duration_tolerance_s is not None and self.duration_tolerance_s < 0:
+            raise ConfigError(f"duration tolerance must be 0 s or more, not {self.duration_tolerance_s:g}")
+        for m in self.model_names:      # a bad model is the run's mistake, not each distorted file's
+            if m != AUTO_MODEL:
+                resolve_model(m)
 
     @property
     def model_names(self) -> tuple[str, ...]:
