@@ -303,20 +303,23 @@ def test_a_source_rewritten_in_place_is_searched_again_not_read_from_the_cache(t
 
 @pytest.mark.parametrize("kw, word", [({"max_bitrate": -1e6}, "max_bitrate"), ({"max_bitrate": 0}, "max_bitrate"),
                                       ({"max_bitrate": float("nan")}, "max_bitrate"),
-                                      ({"tolerance": -1}, "tolerance"), ({"tolerance": float("inf")}, "tolerance"),
+                                      ({"tolerance": float("inf")}, "tolerance"),
                                       ({"knob_range": (float("nan"), 30)}, "knob range")])
 def test_settings_out_of_range_are_config_errors_before_any_encode(short_clip, tmp_path, kw, word):
     # a negative --max-bitrate ended in a traceback (math domain error) after the probes; 0 was taken as
-    # "no cap" and a negative tolerance as a window below the target
+    # "no cap"
     with pytest.raises(ConfigError) as err:
         search(short_clip, TARGET, encoder="libx264", speed="fastest", cache=tmp_path, **kw)
     assert word in str(err.value)
     assert not any(tmp_path.rglob("*.json"))
 
 
-def test_cli_refuses_a_negative_max_bitrate_without_a_traceback(short_clip):
+def test_cli_refuses_a_negative_max_bitrate_or_tolerance_without_a_traceback(short_clip):
     import subprocess
     import sys
     res = subprocess.run([sys.executable, "-m", "codeckit", "search", str(short_clip), "--target-vmaf", "93",
                           "--max-bitrate", "-1M"], capture_output=True, text=True, timeout=120)
     assert res.returncode == 2 and "Traceback" not in res.stderr and "max-bitrate" in res.stderr
+    res = subprocess.run([sys.executable, "-m", "codeckit", "search", str(short_clip), "--target-vmaf", "93",
+                          "--tolerance", "-1"], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2 and "--tolerance" in res.stderr
