@@ -26,6 +26,19 @@ from .vmaf_models import (AUTO_MODEL, EXTRA_METRICS, METRIC_KEYS, MODEL_ALIASES,
                           XPSNR_CEILING_DB, VmafModel, model_for_size, resolve_model)
 
 
+# libvmaf dies of SIGSEGV on pictures under 18 pixels on a side (FFmpeg 9.0.2's libvmaf, every feature set:
+# `ffmpeg -lavfi libvmaf` on testsrc2 at 16x16, 17x64 and 64x17 crashed; 18x64 and 28x28 scored), which
+# reached users as "FFmpeg died (signal 11)". Smaller pictures are refused by name before FFmpeg starts.
+MIN_SCORED_SIDE = 18
+
+
+def check_scorable(width: int, height: int, path: str | Path) -> None:
+    """QualityError (code `too_small`) when a picture compared at width x height is too small for libvmaf."""
+    if min(width, height) < MIN_SCORED_SIDE:
+        raise QualityError(f"is compared at {width}x{height}, too small for VMAF (libvmaf needs {MIN_SCORED_SIDE} "
+                           "pixels or more on each side and crashes below)", path=path, code="too_small")
+
+
 # ---------------------------------------------------------------- settings and results
 
 
@@ -63,8 +76,18 @@ class QualitySettings:
             raise ConfigError(f"unknown scale mode {self.scale!r}", hint="use reference or model")
         if int(self.subsample) < 1:
             raise ConfigError("subsample must be 1 or more")
+        # nan passes every comparison below: it switched the duration check off, inf reached FFmpeg's -t
+        for name in ("start_s", "duration_s", "offset_s", "duration_tolerance_s"):
+            v = getattr(self, name)
+            if v is not None and not math.isfinite(v):
+                raise ConfigError(f"{name.removesuffix('_s')} must be a number of seconds, not {v}")
         if self.start_s < 0 or (self.duration_s is not None and self.duration_s <= 0):
             raise ConfigError("start must be >= 0 and duration > 0")
+        if self.duration_tolerance_s is not None and self.duration_tolerance_s < 0:
+            raise ConfigError(f"duration tolerance must be 0 s or more, not {self.duration_tolerance_s:g}")
+        for m in self.model_names:      # a bad model is the run's mistake, not each distorted file's
+            if m != AUTO_MODEL:
+                resolve_model(m)
 
     @property
     def model_names(self) -> tuple[str, ...]:
@@ -280,6 +303,7 @@ def measure(reference: str | Path, distorted: str | Path, settings: QualitySetti
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="codeckit-vmaf-") as tmp:
         plan = scoring_command(ref, dist, s, _compared_span(ref, dist, s), Path(tmp))
+        check_scorable(*plan.alignment.compared_size, ref.path)
         run = run_ffmpeg(plan.args, subject=dist.path, timeout=s.timeout_s, on_progress=on_progress,
                          duration_s=plan.expected_duration_s, loglevel="error", exe=build.path)
         return _result(ref, dist, s, plan, run, time.monotonic() - start, run.cpu_s)
@@ -300,6 +324,7 @@ def measure_batch(reference: str | Path, distorted: Sequence[str | Path], settin
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="codeckit-vmaf-") as tmp:
         plans = batch_scoring_command(ref, dists, s, [_compared_span(ref, d, s) for d in dists], Path(tmp))
+        check_scorable(*plans[0].alignment.compared_size, ref.path)
         longest = max((p.expected_duration_s for p in plans if p.expected_duration_s is not None), default=None)
         run = run_ffmpeg(plans[0].args, subject=dists[0].path, timeout=s.timeout_s, duration_s=longest,
                          loglevel="error", exe=build.path)
@@ -346,7 +371,8 @@ def vmaf(reference: str | Path, distorted: str | Path, **overrides) -> float:
     return measure(reference, distorted, **overrides).score
 
 
-__all__ = ["AUTO_MODEL", "Alignment", "EXTRA_METRICS", "METRIC_KEYS", "MODELS", "MODEL_ALIASES", "MetricSummary",
+__all__ = ["AUTO_MODEL", "Alignment", "EXTRA_METRICS", "METRIC_KEYS", "MIN_SCORED_SIDE", "MODELS", "MODEL_ALIASES",
+           "MetricSummary", "check_scorable",
            "QualityError", "QualityResult", "QualitySettings", "UHD_HEIGHT", "UHD_WIDTH", "VmafModel",
            "XPSNR_CEILING_DB", "libvmaf_pix_fmt", "measure", "measure_batch", "measure_many", "model_for_size",
            "pool", "resolve_model", "vmaf", "ProbeError"]

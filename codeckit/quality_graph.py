@@ -141,7 +141,7 @@ def batch_scoring_command(ref: InputVideo, dists: Sequence[InputVideo], s: "Qual
 
     if len({(sp.reference_start_s, sp.reference_left_s) for sp in spans}) > 1:
         raise ValueError("a batch's distorted videos must compare the same part of the reference")
-    r_all = _open_input(ffmpeg_python, ref, spans[0].reference_start_s, s.duration_s)
+    r_all = _open_input(ffmpeg_python, ref, spans[0].reference_start_s, _reference_t(s, spans[0]))
     rs = r_all.split() if len(dists) > 1 else None
     outs, cmds = [], []
     for i, (dist, span) in enumerate(zip(dists, spans)):
@@ -208,10 +208,19 @@ def _distorted_t(s: "QualitySettings", span: ComparedSpan) -> float | None:
     return s.duration_s
 
 
+def _reference_t(s: "QualitySettings", span: ComparedSpan) -> float | None:
+    # The reference is read for as long as it says it lasts, as the distorted is cut to that (above). A
+    # container may declare less than its frames last: an MP4 of x264 (B-frames) of a VFR clip says 1.8 s
+    # while its last frame starts at 1.88 s; read to its end, those last frames met a distorted cut at
+    # 1.8 s and frozen there, and a lossless copy scored 33.7 on them (93.1 in all, 98.8 read alike).
+    return span.reference_left_s if span.reference_left_s is not None else s.duration_s
+
+
 def _open_inputs(ffmpeg_python, ref: InputVideo, dist: InputVideo, s: "QualitySettings", span: ComparedSpan):
     """Both inputs trimmed to the compared span, each starting at time zero."""
     d = _open_input(ffmpeg_python, dist, span.distorted_start_s, _distorted_t(s, span))
-    r = _open_input(ffmpeg_python, ref, span.reference_start_s, s.duration_s, same_file=ref.path == dist.path)
+    r = _open_input(ffmpeg_python, ref, span.reference_start_s, _reference_t(s, span),
+                    same_file=ref.path == dist.path)
     # Both start at zero, whatever their containers' start times or edit lists say.
     return d.filter("setpts", expr="PTS-STARTPTS"), r.filter("setpts", expr="PTS-STARTPTS")
 

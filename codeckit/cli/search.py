@@ -1,6 +1,7 @@
 """`codeckit search`: the quality-knob value that reaches a VMAF target with the fewest bytes."""
 from __future__ import annotations
 
+import math
 import sys
 
 import click
@@ -35,9 +36,13 @@ def _bitrate(text: str | None) -> float | None:
     t = text.strip().lower().removesuffix("bps").removesuffix("b/s")
     mult = {"k": 1e3, "m": 1e6, "g": 1e9}.get(t[-1:], 1.0)
     try:
-        return float(t[:-1] if t[-1:] in "kmg" else t) * mult
+        rate = float(t[:-1] if t[-1:] in "kmg" else t) * mult
     except ValueError:
-        raise click.BadParameter(f"{text!r} is not a bitrate (e.g. 4M, 2500k, 800000)")
+        rate = math.nan
+    if not math.isfinite(rate) or rate <= 0:
+        raise click.BadParameter(f"{text!r} is not a bitrate above 0 (e.g. 4M, 2500k, 800000)",
+                                 param_hint="'--max-bitrate'")
+    return rate
 
 
 def _knob_range(text: str | None) -> tuple[float, float] | None:
@@ -62,7 +67,7 @@ def _knob_range(text: str | None) -> tuple[float, float] | None:
 @click.option("--speed", default="medium", show_default=True, help="slowest .. fastest, or 0-6.")
 @click.option("--bit-depth", type=click.Choice(["8", "10"]), default=None, help="Default: the source's.")
 @click.option("--vf", "vf", default=None, help="Filters applied before encoding (an FFmpeg -vf chain).")
-@click.option("--tolerance", type=float, default=DEFAULT_TOLERANCE, show_default=True,
+@click.option("--tolerance", type=click.FloatRange(0, 100), default=DEFAULT_TOLERANCE, show_default=True,
               help="VMAF points above the target that still count as a hit.")
 @click.option("--knob-range", "knob_range", default=None, metavar="LO:HI", help="Narrow the knob's range.")
 @click.option("--max-bitrate", default=None, metavar="RATE", help="Cap the answer's bitrate (e.g. 4M).")

@@ -16,6 +16,7 @@ from ..codecs.capability import probe_capabilities
 from ..encode import temp_path_for
 from ..errors import CodeckitError, ConfigError
 from ..probe import MediaInfo, probe
+from ..quality import check_scorable
 from ..sources import remove_stale_temps, walk_sources
 from ..transcode import threads_per_item
 from . import analysis
@@ -126,6 +127,7 @@ def _probe_all(paths: list[str]) -> tuple[list[MediaInfo], list[dict]]:
             info = probe(p)
             if not info.video or not (info.duration_s or info.video[0].duration_s):
                 raise CodeckitError("has no video stream with a duration to compare on", path=p)
+            check_scorable(info.video[0].width, info.video[0].height, p)   # encodes are scored at its size
             return info
         except CodeckitError as exc:
             return exc

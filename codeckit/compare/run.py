@@ -25,7 +25,9 @@ from .configs import Config
 from .points import place_points
 
 #: Bumped when what a stored result means changes: older journal entries are then computed again.
-RESULT_VERSION = 1
+#: 2: `frames` counts the encode's frames (`scored_frames` the scores), and a reference is scored only as
+#: long as it says it lasts (a VFR source's VMAF changed).
+RESULT_VERSION = 2
 #: The metrics every point is scored with besides VMAF (one libvmaf pass).
 QUALITY = QualitySettings(metrics=("psnr", "ssim"))
 
@@ -109,11 +111,11 @@ def point_key(w: PointWork, versions: dict) -> str:
                               QUALITY.key()])
 
 
-def decode_speed(path: str | os.PathLike) -> tuple[float | None, float]:
-    """(frames decoded per wall second, CPU seconds) of a full decode of the video to nowhere."""
+def decode_speed(path: str | os.PathLike) -> tuple[float | None, float, int | None]:
+    """(frames decoded per wall second, CPU seconds, frames) of a full decode of the video to nowhere."""
     run = run_ffmpeg([*input_args(path), "-map", "0:v:0", "-f", "null", "-"], subject=path, loglevel="error")
     frames = run.last_progress.frame
-    return (frames / run.wall_s if frames and run.wall_s > 0 else None), run.cpu_s
+    return (frames / run.wall_s if frames and run.wall_s > 0 else None), run.cpu_s, frames
 
 
 def run_point(w: PointWork, ctx: ItemContext) -> dict:
@@ -124,7 +126,10 @@ def run_point(w: PointWork, ctx: ItemContext) -> dict:
     ctx.check_cancelled()
     q = measure(w.source, job.output, QUALITY)
     ctx.check_cancelled()
-    decode_fps, decode_cpu = decode_speed(job.output)
+    decode_fps, decode_cpu, decoded = decode_speed(job.output)
+    # the encode's own frames (the decode counts them): a VFR source is scored resampled to its nominal
+    # rate, 45 scores for an encode of 35 frames, which made the frame count and the encode fps wrong
+    frames = decoded or q.frames
     vm, m = q.vmaf, q.metrics
     impl = w.config.implementation
     return {"source": w.source, "config": w.config.label, "encoder": w.config.encoder, "speed": w.config.speed,
@@ -134,9 +139,10 @@ def run_point(w: PointWork, ctx: ItemContext) -> dict:
             "vmaf_min": vm.min, "psnr_y": m["psnr_y"].mean if "psnr_y" in m else None,
             "ssim": m["float_ssim"].mean if "float_ssim" in m else None,
             "cpu_s": round(enc.encode_cpu_s, 4), "wall_s": round(enc.wall_s, 4),
-            "fps": round(q.frames / enc.wall_s, 3) if enc.wall_s > 0 else None,
+            "fps": round(frames / enc.wall_s, 3) if enc.wall_s > 0 else None,
             "decode_fps": None if decode_fps is None else round(decode_fps, 3), "decode_cpu_s": round(decode_cpu, 4),
-            "measure_cpu_s": round(q.cpu_s, 4), "measure_wall_s": round(q.wall_s, 4), "frames": q.frames,
+            "measure_cpu_s": round(q.cpu_s, 4), "measure_wall_s": round(q.wall_s, 4), "frames": frames,
+            "scored_frames": q.frames,
             "duration_s": w.duration_s, "vmaf_model": q.model, "libvmaf": q.libvmaf_version,
             "output": os.path.relpath(job.output, w.out_dir), "argv": w.argv}
 

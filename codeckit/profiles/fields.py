@@ -8,6 +8,7 @@ allowed values; the caller turns that into a ConfigError naming the file, the fi
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import MISSING, dataclass
 from typing import Any, Callable, Iterable, Iterator
 
@@ -137,9 +138,12 @@ def number(lo: float, hi: float | None = None, *, above: bool = False, none_ok: 
     def check(v):
         if none_ok and v is None:
             return None
-        if (isinstance(v, bool) or not isinstance(v, (int, float)) or v < lo or (above and v == lo)
-                or (hi is not None and v > hi)):
-            raise ValueError(f"a number {span}" + (" (or \"off\")" if none_ok else ""))
+        # TOML reads inf and nan as floats, and nan passes every comparison: a cost model with months = inf
+        # wrote Infinity (not JSON) into compare's report.json
+        finite = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+        if not finite or v < lo or (above and v == lo) or (hi is not None and v > hi):
+            raise ValueError(("a finite number " if isinstance(v, float) and not math.isfinite(v) else "a number ")
+                             + span + (" (or \"off\")" if none_ok else ""))
         return convert(v) if convert else v
     return check
 

@@ -12,18 +12,40 @@ from ..fileio import atomic_write_text
 log = logging.getLogger(__name__)
 
 # Bump when what a sample encode or its score means changes, so old entries are not trusted.
-CACHE_VERSION = 4
+# 5: a whole-source score reads the reference only as long as it says it lasts (quality_graph._reference_t).
+CACHE_VERSION = 5
+# The source's content enters the key through 16 blocks of 64 KiB spread evenly over it (1 MiB read; the
+# whole file when smaller).
+DIGEST_BLOCKS = 16
+DIGEST_BLOCK_BYTES = 64 * 1024
 
 
 def source_identity(path: str | Path, duration_s: float | None) -> dict:
-    """What identifies a source for the cache: its name, duration, extension and size.
+    """What identifies a source for the cache: its name, duration, extension and size, as in ab-av1's
+    sample cache, and a digest of blocks spread over it.
 
-    Like ab-av1's sample cache this does not hash the file: cheaper by far, and a different file with
-    the same name, duration, extension and byte size is not a case worth a full read of every source.
+    Name, duration and size alone took a file rewritten in place for the one before it: raw video (y4m,
+    uncompressed MOV) of one size and duration has the same byte size whatever it shows, and a search of
+    the new take returned the old take's scores. The blocks tell them apart without reading the whole file
+    (a change that falls between the blocks of a raw file keeps the old entries); the mtime is left out so
+    that a copy of the same file (a staged object, a moved folder) still finds its samples.
     """
     p = Path(path)
+    size = p.stat().st_size
     return {"name": p.name, "duration": None if duration_s is None else round(float(duration_s), 3),
-            "ext": p.suffix.lower(), "size": p.stat().st_size}
+            "ext": p.suffix.lower(), "size": size, "blocks": _blocks_digest(p, size)}
+
+
+def _blocks_digest(p: Path, size: int) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    with open(p, "rb") as f:
+        if size <= DIGEST_BLOCKS * DIGEST_BLOCK_BYTES:
+            h.update(f.read())
+        else:
+            for i in range(DIGEST_BLOCKS):
+                f.seek((size - DIGEST_BLOCK_BYTES) * i // (DIGEST_BLOCKS - 1))
+                h.update(f.read(DIGEST_BLOCK_BYTES))
+    return h.hexdigest()
 
 
 def entry_key(parts: dict) -> str:

@@ -185,8 +185,7 @@ def search(source: str | Path, target_vmaf: float, *, encoder: str | Implementat
         impl = _resolve_encoder(encoder, prefer, depth_hint, capabilities)
         recipe = EncodeRecipe(impl, speed, _bit_depth_for(impl, v.bit_depth, bit_depth), tuple(filters),
                               tuple(extra_output_args))
-    if not 0 < target_vmaf <= 100:
-        raise ConfigError(f"target VMAF {target_vmaf:g} is outside 0-100")
+    _check_settings(target_vmaf, tolerance, max_bitrate, knob_range)
     build = build_info()
     build.require_filter("libvmaf", "VMAF (libvmaf)")
     lo, hi = _knob_limits(recipe, knob_range)
@@ -198,6 +197,23 @@ def search(source: str | Path, target_vmaf: float, *, encoder: str | Implementat
     finally:
         prober.close()
     return _result(prober, found, target_vmaf, tolerance, started, cpu0)
+
+
+def _check_settings(target_vmaf: float, tolerance: float, max_bitrate: float | None,
+                    knob_range: tuple[float, float] | None) -> None:
+    """ConfigError for a setting out of its range, before anything is encoded (a negative max_bitrate
+    ended in a math domain error after the probes, 0 meant no cap). A negative tolerance stays allowed
+    here (per-title transcode's tests force a re-encode with one); the CLI refuses it."""
+    def finite(x) -> bool:
+        return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+    if not finite(target_vmaf) or not 0 < target_vmaf <= 100:
+        raise ConfigError(f"target VMAF {target_vmaf:g} is outside 0-100")
+    if not finite(tolerance):
+        raise ConfigError(f"tolerance {tolerance!r} must be a number of VMAF points")
+    if max_bitrate is not None and (not finite(max_bitrate) or max_bitrate <= 0):
+        raise ConfigError(f"max_bitrate {max_bitrate!r} must be a bitrate above 0 (bits per second), or None")
+    if knob_range is not None and not all(finite(x) for x in knob_range):
+        raise ConfigError(f"knob range {knob_range!r} must be two numbers")
 
 
 def _knob_limits(recipe: EncodeRecipe, knob_range: tuple[float, float] | None) -> tuple[float, float]:

@@ -13,7 +13,7 @@ from typing import Callable
 from ..errors import CodeckitError
 from ..ffmpeg import run_ffmpeg
 from ..probe import MediaInfo
-from ..quality import QualitySettings, measure, model_for_size
+from ..quality import QualitySettings, check_scorable, measure, model_for_size
 from .cache import SampleCache, entry_key, source_identity
 from .model import KnobGrid
 from .samples import (EncodeRecipe, PacketStats, Span, encode_args, extract_window, keyframe_interval_s,
@@ -95,6 +95,7 @@ class Prober:
                  score_size: tuple[int, int] | None = None, windows_of: "Prober | None" = None,
                  score_threads: int | None = None, large_subsample: int = SAMPLE_SUBSAMPLE):
         v = info.video[0]
+        check_scorable(*(score_size or (v.width, v.height)), src)   # before any sample is encoded
         self.src, self.info, self.v, self.recipe, self.grid = src, info, v, recipe, grid
         self.ffmpeg_version, self.on_probe = ffmpeg_version, on_probe
         profile = packet_profile(src, v.index) if sample_count(info, samples, sample_duration_s) else None

@@ -281,3 +281,45 @@ def test_dry_run_of_a_vmaf_profile_plans_without_searching(short_clip, vmaf_targ
     report = transcode([str(short_clip)], tmp_path / "out", vmaf_target, TranscodeOptions(dry_run=True))
     [item] = report.items
     assert item.state == "planned" and any("VMAF search" in n for n in item.job.notes)
+
+
+def test_a_source_rewritten_in_place_is_searched_again_not_read_from_the_cache(tmp_path):
+    # raw video of the same size and duration under the same name: the cache key (name, duration,
+    # extension, size) was the same, and the second search returned the first file's probes
+    from codeckit.demo_media import lavfi_clip
+    src, root = tmp_path / "take.y4m", tmp_path / "cache"
+    lavfi_clip(src, size="160x120", duration=0.4, codec="rawvideo", source="testsrc2")
+    first = search(src, TARGET, encoder="libx264", speed="fastest", cache=root, max_probes=1)
+    size = src.stat().st_size
+    lavfi_clip(src, size="160x120", duration=0.4, codec="rawvideo", source="testsrc2", vf="negate")
+    assert src.stat().st_size == size
+    again = search(src, TARGET, encoder="libx264", speed="fastest", cache=root, max_probes=1)
+    assert again.probe_encodes == 1 and again.cached_probes == 0
+    assert again.probes[0].vmaf != pytest.approx(first.probes[0].vmaf, abs=0.01)
+    # the same content again: found in the cache
+    third = search(src, TARGET, encoder="libx264", speed="fastest", cache=root, max_probes=1)
+    assert third.probe_encodes == 0
+
+
+@pytest.mark.parametrize("kw, word", [({"max_bitrate": -1e6}, "max_bitrate"), ({"max_bitrate": 0}, "max_bitrate"),
+                                      ({"max_bitrate": float("nan")}, "max_bitrate"),
+                                      ({"tolerance": float("inf")}, "tolerance"),
+                                      ({"knob_range": (float("nan"), 30)}, "knob range")])
+def test_settings_out_of_range_are_config_errors_before_any_encode(short_clip, tmp_path, kw, word):
+    # a negative --max-bitrate ended in a traceback (math domain error) after the probes; 0 was taken as
+    # "no cap"
+    with pytest.raises(ConfigError) as err:
+        search(short_clip, TARGET, encoder="libx264", speed="fastest", cache=tmp_path, **kw)
+    assert word in str(err.value)
+    assert not any(tmp_path.rglob("*.json"))
+
+
+def test_cli_refuses_a_negative_max_bitrate_or_tolerance_without_a_traceback(short_clip):
+    import subprocess
+    import sys
+    res = subprocess.run([sys.executable, "-m", "codeckit", "search", str(short_clip), "--target-vmaf", "93",
+                          "--max-bitrate", "-1M"], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2 and "Traceback" not in res.stderr and "max-bitrate" in res.stderr
+    res = subprocess.run([sys.executable, "-m", "codeckit", "search", str(short_clip), "--target-vmaf", "93",
+                          "--tolerance", "-1"], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2 and "--tolerance" in res.stderr

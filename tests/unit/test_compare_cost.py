@@ -70,3 +70,12 @@ def test_a_codec_takes_its_working_hardware_implementation_first():
 def test_bad_encoder_lists_fail_before_any_work(text, error):
     with pytest.raises(error):
         parse_configs(text, capabilities=_caps("libx264", "ffv1"))
+
+
+@pytest.mark.parametrize("text", ["months=inf", "views=nan", "egress_gb=1e400", "cpu_hour=-inf"])
+def test_a_value_that_is_not_a_finite_number_is_refused(text):
+    # TOML reads inf and nan as numbers: they went into report.json as Infinity / NaN (not JSON) and the
+    # cost table printed "inf" and "nan" as prices, with a "cheapest" configuration chosen among them
+    with pytest.raises(ConfigError) as err:
+        parse_cost(text)
+    assert text.split("=")[0] in err.value.message and "finite" in str(err.value)

@@ -47,7 +47,10 @@ def rd_curves(source: str, rows: list[dict], hull: list[dict], labels: list[str]
     ax.set_ylabel("VMAF")
     ax.set_title(Path(source).name, fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
+    else:   # every configuration failed here (matplotlib warns on stderr about an empty legend)
+        ax.text(0.5, 0.5, "no measured point", transform=ax.transAxes, ha="center", va="center", color="#555")
     return _svg(fig)
 
 
