@@ -79,10 +79,12 @@ def _encode_and_score(first: Prober, i: int, span: Span, todo: list[tuple[Prober
     scores = []
     for c in range(0, len(outs), SCORE_BATCH):
         chunk = [out for _, _, out in outs[c:c + SCORE_BATCH]]
-        scores += measure_batch(window, chunk, first.qs, offset_s=0.0, start_s=start_s, duration_s=duration_s)
+        # lead: the lead frame's score, which a sample drops, is not computed where the run allows
+        scores += measure_batch(window, chunk, first.qs, lead=lead, offset_s=0.0, start_s=start_s,
+                                duration_s=duration_s)
     results = []
     for n, ((pr, k, out), st, q) in enumerate(zip(outs, stats, scores)):
-        vmaf, scored = first.sample_vmaf(q, lead)
+        vmaf, scored = first.sample_vmaf(q, False)     # the lead frame is out already
         Path(out).unlink(missing_ok=True)
         results.append(pr.result(span, st, vmaf, scored, encode_cpu_s=enc.cpu_s / len(outs), score_cpu_s=q.cpu_s,
                                  wall_s=(time.monotonic() - s0) / len(outs),
