@@ -177,9 +177,14 @@ class ChainedScoring:
 CHAIN_CONTEXT = 2
 
 
-def span_frames(t_s: float, fps: Fraction) -> int:
-    """Frames a trim to `t_s` seconds (as an input's -t, from its first frame) keeps at a constant `fps`."""
-    return math.ceil(Fraction(f"{t_s:.6f}") * fps)
+def span_frames(t_s: float, fps: Fraction) -> int | None:
+    """Frames a trim to `t_s` seconds (as an input's -t, from its first frame) keeps at a constant `fps`; None
+    when its end falls within a millisecond of a frame: FFmpeg then keeps that frame or not depending on the
+    file's time base (24 fps, 0.541667 s: 13 frames from a NUT window or an MKV, where 13/24 s < 0.541667)."""
+    frames = Fraction(f"{t_s:.6f}") * fps
+    if abs(frames - round(frames)) < fps / 1000:
+        return None
+    return math.ceil(frames)
 
 
 def chained_scoring_command(ref: InputVideo, dists: Sequence[InputVideo], s: "QualitySettings",
@@ -206,7 +211,7 @@ def chained_scoring_command(ref: InputVideo, dists: Sequence[InputVideo], s: "Qu
             or len({(sp.reference_start_s, sp.reference_left_s) for sp in spans}) > 1):
         return None
     frames = span_frames(s.duration_s, fps)
-    if any(span_frames(_distorted_t(s, sp) or s.duration_s, fps) != frames for sp in spans):
+    if frames is None or any(span_frames(_distorted_t(s, sp) or s.duration_s, fps) != frames for sp in spans):
         return None
     last_kept = (frames - 1) // n * n
     if last_kept < n:

@@ -1,9 +1,11 @@
 """Many probes at once, for a caller that knows every knob value (and size, speed) it will try up front: a
 per-title ladder. Each sample is encoded at all of them by one FFmpeg run (its decoded window read once,
 each size scaled once and split among its knob values) and scored by one run per SCORE_BATCH encodes (the
-window read once, one libvmaf per encode). The bitstreams and the scores are those of the Probers' own
-one-at-a-time path (`Prober.__call__`, which the adaptive search keeps using); only the FFmpeg runs are
-fewer. On the 1080p bench titles (10 sample encodes of 2 samples each) see docs/per-title-analysis.md.
+window read once; the encodes fed one after another to one libvmaf, so that each one's lead frame, whose
+score a sample drops, is not computed: `quality.measure_batch(lead=True)`). The bitstreams and the kept
+scores are those of the Probers' own one-at-a-time path (`Prober.__call__`, which the adaptive search keeps
+using); only the FFmpeg runs and the frames scored are fewer. On the 1080p bench titles (10 sample encodes
+of 2 samples each) see docs/per-title-analysis.md.
 """
 from __future__ import annotations
 
@@ -17,7 +19,8 @@ from ..quality import measure_batch
 from .sample_encode import Probe, Prober, SampleResult
 from .samples import Span, batch_sample_args
 
-#: Encodes scored by one FFmpeg run: each libvmaf at 1080p holds ~110 MB, so a run's memory stays ~1.2 GB.
+#: Encodes scored by one FFmpeg run: one libvmaf for them all where the run chains them (~110 MB at 1080p),
+#: else one each, so a run's memory stays ~1.2 GB.
 SCORE_BATCH = 10
 
 
