@@ -5,6 +5,7 @@ The models live in `vmaf_models`, the FFmpeg command that aligns and scores the 
 from __future__ import annotations
 
 import functools
+import logging
 import json
 import math
 import re
@@ -20,10 +21,12 @@ import numpy as np
 
 from .errors import CodeckitError, ConfigError, ProbeError, QualityError
 from .ffmpeg import Progress, build_info, check_local_input, run_ffmpeg
-from .quality_graph import (Alignment, ComparedSpan, InputVideo, batch_scoring_command, libvmaf_pix_fmt,
-                            metric_names, scoring_command)
+from .quality_graph import (Alignment, ChainedScoring, ComparedSpan, InputVideo, batch_scoring_command,
+                            chained_scoring_command, libvmaf_pix_fmt, metric_names, scoring_command)
 from .vmaf_models import (AUTO_MODEL, EXTRA_METRICS, METRIC_KEYS, MODEL_ALIASES, MODELS, UHD_HEIGHT, UHD_WIDTH,
                           XPSNR_CEILING_DB, VmafModel, model_for_size, resolve_model)
+
+log = logging.getLogger("codeckit.quality")
 
 
 # libvmaf dies of SIGSEGV on pictures under 18 pixels on a side (FFmpeg 9.0.2's libvmaf, every feature set:
@@ -310,26 +313,80 @@ def measure(reference: str | Path, distorted: str | Path, settings: QualitySetti
 
 
 def measure_batch(reference: str | Path, distorted: Sequence[str | Path], settings: QualitySettings | None = None,
-                  **overrides) -> list[QualityResult]:
+                  *, lead: bool = False, **overrides) -> list[QualityResult]:
     """`measure` of each distorted video against one reference, all in one FFmpeg run: the reference is read
     once and split, one libvmaf per distorted, so each scores as `measure` would score it. Each result's
     `wall_s` and `cpu_s` are the run's, shared evenly. One FFmpeg start and one read of the reference per
-    distorted saved: two 1080p sample scores in one run cost 0.55 CPU-s against 0.61 in two runs."""
+    distorted saved: two 1080p sample scores in one run cost 0.55 CPU-s against 0.61 in two runs.
+
+    lead=True: the first frame compared only leads in (libvmaf's motion is 0 on the first frame it sees, which
+    lowers its score); its score is left out of every result (unless it is the only one), and where the run
+    allows (`quality_graph.chained_scoring_command`) it is not computed at all: the pairs go through one
+    libvmaf, each pair's other kept frames scored exactly as in its own run."""
     s = replace(settings, **overrides) if settings else QualitySettings(**overrides)
     build = _require_filters(s)
     ref = _video_of(reference, "reference")
     dists = [_video_of(d, "distorted video") for d in distorted]
     if not dists:
         return []
+    spans = [_compared_span(ref, d, s) for d in dists]
     start = time.monotonic()
+    if lead:
+        with tempfile.TemporaryDirectory(prefix="codeckit-vmaf-") as tmp:
+            chain = chained_scoring_command(ref, dists, s, spans, Path(tmp))
+            if chain:
+                check_scorable(*chain.commands[0].alignment.compared_size, ref.path)
+            try:
+                results = chain and _chained_results(ref, dists, s, chain, build, start)
+            except CodeckitError as exc:      # scored the usual way below, which reports a real fault
+                log.debug("chained scoring failed, scoring each pair: %s", exc)
+                results = None
+            if results:
+                return results
     with tempfile.TemporaryDirectory(prefix="codeckit-vmaf-") as tmp:
-        plans = batch_scoring_command(ref, dists, s, [_compared_span(ref, d, s) for d in dists], Path(tmp))
+        plans = batch_scoring_command(ref, dists, s, spans, Path(tmp))
         check_scorable(*plans[0].alignment.compared_size, ref.path)
         longest = max((p.expected_duration_s for p in plans if p.expected_duration_s is not None), default=None)
         run = run_ffmpeg(plans[0].args, subject=dists[0].path, timeout=s.timeout_s, duration_s=longest,
                          loglevel="error", exe=build.path)
         wall = time.monotonic() - start
-        return [_result(ref, d, s, p, run, wall / len(dists), run.cpu_s / len(dists)) for d, p in zip(dists, plans)]
+        results = [_result(ref, d, s, p, run, wall / len(dists), run.cpu_s / len(dists)) for d, p in zip(dists, plans)]
+    return [_without_first(q) for q in results] if lead else results
+
+
+def _chained_results(ref: InputVideo, dists: list[InputVideo], s: QualitySettings, chain: ChainedScoring, build,
+                     start: float) -> list[QualityResult] | None:
+    """Each pair's kept frames out of a chained run's log; None when an input trim kept another number of
+    frames than planned (the chain's spans would be misplaced: the caller scores the usual way)."""
+    run = run_ffmpeg(chain.args, subject=dists[0].path, timeout=s.timeout_s, loglevel="error", exe=build.path)
+    if any(sum(1 for line in c.read_text().splitlines() if line and not line.startswith("#")) != 1
+           for c in chain.checks):
+        return None
+    names = ["vmaf"] if len(chain.commands[0].models) == 1 else metric_names(chain.commands[0].models)
+    numbers, per_frame, _, version = _read_vmaf_log(chain.log_path, names, s.metrics)
+    where = {n: i for i, n in enumerate(numbers)}
+    if "vmaf" not in per_frame or any(k not in where for kept in chain.kept for k in kept):
+        return None
+    wall = time.monotonic() - start
+    out = []
+    for dist, cmd, kept in zip(dists, chain.commands, chain.kept):
+        values = {k: [v[where[i]] for i in kept] for k, v in per_frame.items()}
+        metrics = {k: pool(k, v) for k, v in values.items()}
+        out.append(QualityResult(
+            reference=str(ref.path), distorted=str(dist.path), model=cmd.models[0].name, vmaf=metrics["vmaf"],
+            metrics=metrics, frame_numbers=list(chain.frame_numbers), per_frame=values, settings=s,
+            alignment=cmd.alignment, libvmaf_version=version, wall_s=wall / len(dists),
+            cpu_s=run.cpu_s / len(dists), command=run.args))
+    return out
+
+
+def _without_first(q: QualityResult) -> QualityResult:
+    """The result with its first scored frame left out (kept when it is the only one)."""
+    if q.frames <= 1:
+        return q
+    per_frame = {k: v[1:] for k, v in q.per_frame.items()}
+    metrics = {k: pool(k, v) for k, v in per_frame.items()}
+    return replace(q, per_frame=per_frame, metrics=metrics, vmaf=metrics["vmaf"], frame_numbers=q.frame_numbers[1:])
 
 
 def _require_filters(s: QualitySettings):

@@ -2,6 +2,7 @@
 frame rate, size, pixel format) and fed to libvmaf (and FFmpeg's xpsnr)."""
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING, Sequence
 from .batch import cpu_count
 from .ffmpeg import input_url
 from .video_filters import even
-from .vmaf_models import AUTO_MODEL, EXTRA_METRICS, VmafModel, model_for_size, resolve_model
+from .vmaf_models import AUTO_MODEL, EXTRA_METRICS, MODELS, VmafModel, model_for_size, resolve_model
 
 if TYPE_CHECKING:
     from .quality import QualitySettings
@@ -158,9 +159,110 @@ def batch_scoring_command(ref: InputVideo, dists: Sequence[InputVideo], s: "Qual
     return cmds
 
 
+@dataclass
+class ChainedScoring:
+    """Several distorted videos against one reference through one libvmaf: each pair's frames fed one span
+    after another, so that only the frames kept are scored (see `chained_scoring_command`)."""
+    args: list[str]
+    commands: list[ScoringCommand]       # one per distorted (alignment, models); their log is the run's
+    log_path: Path
+    kept: list[list[int]]                # per distorted: the run's frame indices scored, in its frame order
+    frame_numbers: list[int]             # the kept frames' numbers within each pair's compared span
+    checks: list[Path]                   # files that each hold one frame when every span was as long as planned
+
+
+#: Frames fed ahead of a later span's first kept frame. libvmaf's one temporal feature in the built-in
+#: models (motion2) reads frame k's neighbours k-1 and k+1 only; two frames make every span's length a
+#: multiple of the subsample step (see `chained_scoring_command`).
+CHAIN_CONTEXT = 2
+
+
+def span_frames(t_s: float, fps: Fraction) -> int | None:
+    """Frames a trim to `t_s` seconds (as an input's -t, from its first frame) keeps at a constant `fps`; None
+    when its end falls within a millisecond of a frame: FFmpeg then keeps that frame or not depending on the
+    file's time base (24 fps, 0.541667 s: 13 frames from a NUT window or an MKV, where 13/24 s < 0.541667)."""
+    frames = Fraction(f"{t_s:.6f}") * fps
+    if abs(frames - round(frames)) < fps / 1000:
+        return None
+    return math.ceil(frames)
+
+
+def chained_scoring_command(ref: InputVideo, dists: Sequence[InputVideo], s: "QualitySettings",
+                            spans: Sequence[ComparedSpan], workdir: Path) -> ChainedScoring | None:
+    """`batch_scoring_command` with the first frame of each pair not scored (a lead frame: libvmaf's motion is 0
+    on the first frame it sees), or None where that cannot be done exactly.
+
+    libvmaf scores the frames whose index in the run is a multiple of the subsample step n, and the first
+    frame it sees is always one. So the pairs go through one libvmaf, one after another (each side
+    concatenated, frames paired by their order): the first pair from its frame 0 (scored, dropped by the
+    caller) to the frame after its last kept one (K, the last multiple of n in the span), each later pair from
+    its frame 2 to K+1, n | K frames, so its kept frames land on multiples of n with their neighbours either
+    side, and motion2 (frame k's: min(motion(k-1, k), motion(k, k+1))) is the pair's own. A span whose last
+    frame is kept (K = its last) is followed by its frame K-1 again: motion(K, K-1) = motion(K-1, K), as when
+    it was the last frame of a run. Span lengths are planned from the duration and the rate; `checks` tells
+    whether each input trim kept that many frames (the caller falls back when not)."""
+    import ffmpeg as ffmpeg_python
+
+    # the rate: the distorted's (a decoded window of a sample, as the reference, keeps none: NUT)
+    n, fps = int(s.subsample), dists[0].fps
+    if (n < 1 + CHAIN_CONTEXT or len(dists) < 2 or "xpsnr" in s.metrics or s.size is None or not fps or ref.vfr
+            or ref.fps not in (None, fps) or any(d.vfr or d.fps != fps for d in dists) or s.duration_s is None
+            or any(m != AUTO_MODEL and m not in MODELS for m in s.model_names)
+            or len({(sp.reference_start_s, sp.reference_left_s) for sp in spans}) > 1):
+        return None
+    frames = span_frames(s.duration_s, fps)
+    if frames is None or any(span_frames(_distorted_t(s, sp) or s.duration_s, fps) != frames for sp in spans):
+        return None
+    last_kept = (frames - 1) // n * n
+    if last_kept < n:
+        return None
+    workdir.mkdir(parents=True, exist_ok=True)
+    r_all = _open_input(ffmpeg_python, ref, spans[0].reference_start_s, s.duration_s)
+    rs = r_all.split()
+    checks, outs, d_segs, r_segs, cmds, kept = [], [], [], [], [], []
+    at = 0
+    for i, (dist, span) in enumerate(zip(dists, spans)):
+        d_in = _open_input(ffmpeg_python, dist, span.distorted_start_s, _distorted_t(s, span)).split()
+        for what, stream in (("r", rs[len(dists)]), ("d", d_in[1])) if i == 0 else (("d", d_in[1]),):
+            checks.append(workdir / f"{what}{i}.crc")
+            outs.append(stream.filter("select", f"gte(n,{frames - 1})").output(str(checks[-1]), f="framecrc"))
+        # each side cut to the frames fed before it is scaled (the filters take one frame at a time)
+        first = 0 if i == 0 else CHAIN_CONTEXT
+        o, cmd = _pair(ffmpeg_python, _span_frames(ffmpeg_python, d_in[0], first, last_kept, frames),
+                       _span_frames(ffmpeg_python, rs[i], first, last_kept, frames), ref, dist, s, span, workdir,
+                       scorers=False)
+        d_segs.append(o[0])
+        r_segs.append(o[1])
+        kept.append([at + k - first for k in range(n, last_kept + 1, n)])
+        at += last_kept + 2 - first
+        cmds.append(cmd)
+    restamp = f"N*{fps.denominator}/({fps.numerator}*TB)"
+    d = ffmpeg_python.concat(*d_segs, v=1, a=0).filter("setpts", expr=restamp)
+    r = ffmpeg_python.concat(*r_segs, v=1, a=0).filter("setpts", expr=restamp)
+    log_path = workdir / "vmaf.json"
+    scorer = ffmpeg_python.filter([d, r], "libvmaf", **_libvmaf_options(s, cmds[0].models, log_path))
+    args = ffmpeg_python.merge_outputs(ffmpeg_python.output(scorer, "-", f="null"), *outs).get_args()
+    for cmd in cmds:
+        cmd.args, cmd.log_path = args, log_path
+    return ChainedScoring(args, cmds, log_path, kept, list(range(n, last_kept + 1, n)), checks)
+
+
+def _span_frames(ffmpeg_python, stream, first: int, last_kept: int, frames: int):
+    """One pair's side as fed to the chain: its frames `first`..last_kept+1, or ..last_kept and then
+    last_kept-1 again when the span ends on a kept frame; starting at time zero."""
+    def cut(s, a, b):
+        return s.filter("trim", start_frame=a, end_frame=b).filter("setpts", expr="PTS-STARTPTS")
+    if last_kept + 1 < frames:
+        return cut(stream, first, last_kept + 2)
+    parts = stream.split()
+    a, b = parts[0], parts[1]
+    return ffmpeg_python.concat(cut(a, first, last_kept + 1), cut(b, last_kept - 1, last_kept), v=1, a=0)
+
+
 def _pair(ffmpeg_python, d, r, ref: InputVideo, dist: InputVideo, s: "QualitySettings", span: ComparedSpan,
-          workdir: Path) -> tuple[list, ScoringCommand]:
-    """The scorers' outputs of one pair (both inputs opened and trimmed), and its command (args unset)."""
+          workdir: Path, scorers: bool = True) -> tuple[list, ScoringCommand]:
+    """The scorers' outputs of one pair (both inputs opened and trimmed), and its command (args unset);
+    scorers=False: the pair's two streams as libvmaf would take them instead of the scorers' outputs."""
     models = [model_for_size(ref.width, ref.height) if m == AUTO_MODEL else resolve_model(m)
               for m in s.model_names]
     d, r, retagged = _match_color_tags(d, r, ref, dist)
@@ -172,7 +274,7 @@ def _pair(ffmpeg_python, d, r, ref: InputVideo, dist: InputVideo, s: "QualitySet
 
     log_path = workdir / "vmaf.json"
     xpsnr_path = workdir / "xpsnr.txt" if "xpsnr" in s.metrics else None
-    outs = _scorers(ffmpeg_python, d, r, _libvmaf_options(s, models, log_path), xpsnr_path)
+    outs = _scorers(ffmpeg_python, d, r, _libvmaf_options(s, models, log_path), xpsnr_path) if scorers else [d, r]
 
     ref_left, dist_left = span.reference_left_s, span.distorted_left_s
     expected = None if ref_left is None or dist_left is None else min(ref_left, dist_left)
@@ -318,5 +420,6 @@ def _scorers(ffmpeg_python, d, r, libvmaf_options: dict, xpsnr_path: Path | None
             ffmpeg_python.filter([ds[1], rs[1]], "xpsnr", stats_file=str(xpsnr_path), ts_sync_mode="nearest")]
 
 
-__all__ = ["Alignment", "ComparedSpan", "InputVideo", "ScoringCommand", "batch_scoring_command", "libvmaf_pix_fmt",
+__all__ = ["Alignment", "CHAIN_CONTEXT", "ChainedScoring", "ComparedSpan", "InputVideo", "ScoringCommand",
+           "batch_scoring_command", "chained_scoring_command", "span_frames", "libvmaf_pix_fmt",
            "metric_names", "scoring_command"]

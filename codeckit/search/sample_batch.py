@@ -1,9 +1,11 @@
 """Many probes at once, for a caller that knows every knob value (and size, speed) it will try up front: a
 per-title ladder. Each sample is encoded at all of them by one FFmpeg run (its decoded window read once,
 each size scaled once and split among its knob values) and scored by one run per SCORE_BATCH encodes (the
-window read once, one libvmaf per encode). The bitstreams and the scores are those of the Probers' own
-one-at-a-time path (`Prober.__call__`, which the adaptive search keeps using); only the FFmpeg runs are
-fewer. On the 1080p bench titles (10 sample encodes of 2 samples each) see docs/per-title-analysis.md.
+window read once; the encodes fed one after another to one libvmaf, so that each one's lead frame, whose
+score a sample drops, is not computed: `quality.measure_batch(lead=True)`). The bitstreams and the kept
+scores are those of the Probers' own one-at-a-time path (`Prober.__call__`, which the adaptive search keeps
+using); only the FFmpeg runs and the frames scored are fewer. On the 1080p bench titles (10 sample encodes
+of 2 samples each) see docs/per-title-analysis.md.
 """
 from __future__ import annotations
 
@@ -17,7 +19,8 @@ from ..quality import measure_batch
 from .sample_encode import Probe, Prober, SampleResult
 from .samples import Span, batch_sample_args
 
-#: Encodes scored by one FFmpeg run: each libvmaf at 1080p holds ~110 MB, so a run's memory stays ~1.2 GB.
+#: Encodes scored by one FFmpeg run: one libvmaf for them all where the run chains them (~110 MB at 1080p),
+#: else one each, so a run's memory stays ~1.2 GB.
 SCORE_BATCH = 10
 
 
@@ -79,10 +82,12 @@ def _encode_and_score(first: Prober, i: int, span: Span, todo: list[tuple[Prober
     scores = []
     for c in range(0, len(outs), SCORE_BATCH):
         chunk = [out for _, _, out in outs[c:c + SCORE_BATCH]]
-        scores += measure_batch(window, chunk, first.qs, offset_s=0.0, start_s=start_s, duration_s=duration_s)
+        # lead: the lead frame's score, which a sample drops, is not computed where the run allows
+        scores += measure_batch(window, chunk, first.qs, lead=lead, offset_s=0.0, start_s=start_s,
+                                duration_s=duration_s)
     results = []
     for n, ((pr, k, out), st, q) in enumerate(zip(outs, stats, scores)):
-        vmaf, scored = first.sample_vmaf(q, lead)
+        vmaf, scored = first.sample_vmaf(q, False)     # the lead frame is out already
         Path(out).unlink(missing_ok=True)
         results.append(pr.result(span, st, vmaf, scored, encode_cpu_s=enc.cpu_s / len(outs), score_cpu_s=q.cpu_s,
                                  wall_s=(time.monotonic() - s0) / len(outs),

@@ -38,12 +38,12 @@ def _probers(source: Path) -> list[Prober]:
     return probers
 
 
-def test_batched_probes_equal_the_one_at_a_time_ones(source):
-    lone, batched = _probers(source), _probers(source)
+def probe_both_ways(lone: list[Prober], batched: list[Prober], knobs) -> tuple[list, list]:
+    """(probes one at a time, probes by probe_all) at `knobs`, checked equal (bytes, rate, VMAF, frames
+    scored); every prober closed."""
     try:
         assert lone[0].use_windows and len(lone[0].spans) == 2
-        grid = lone[0].grid
-        us = [grid.u(k) for k in KNOBS]
+        us = [lone[0].grid.u(k) for k in knobs]
         expected = [[pr(u) for u in us] for pr in lone]
         got = probe_all([(pr, us) for pr in batched])
     finally:
@@ -54,6 +54,12 @@ def test_batched_probes_equal_the_one_at_a_time_ones(source):
             assert (g.knob, g.bytes, g.bitrate) == (e.knob, e.bytes, e.bitrate)
             assert g.vmaf == pytest.approx(e.vmaf, abs=1e-9)
             assert [r.scored_frames for r in g.samples] == [r.scored_frames for r in e.samples]
+    return expected, got
+
+
+def test_batched_probes_equal_the_one_at_a_time_ones(source):
+    lone, batched = _probers(source), _probers(source)
+    expected, got = probe_both_ways(lone, batched, KNOBS)
     assert all(p.cpu_s > 0 for row in got for p in row)
     # the window's decode is counted once per sample, as on the one-at-a-time path
     windows = [r.window_cpu_s for pr in batched for p in pr.probes.values() for r in p.samples]
