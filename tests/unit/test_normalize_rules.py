@@ -123,6 +123,14 @@ def test_sizes_parse_and_nonsense_is_refused():
         parse_size("lots")
 
 
+@pytest.mark.parametrize("text", ["0.1", "0.5b", "nan", "inf", "-inf", "infGB", "0", 0, -5])
+def test_sizes_under_one_byte_or_not_finite_are_refused_up_front(text):
+    # --shard-size 0.1 used to parse to 0 and fail only after every source was encoded (no manifest written);
+    # nan and inf raised ValueError/OverflowError tracebacks
+    with pytest.raises(CodeckitError, match="not a size"):
+        parse_size(text)
+
+
 def test_unknown_backend_and_address_without_cluster_are_config_errors():
     from codeckit.cluster import engine
     with pytest.raises(ConfigError):
