@@ -163,3 +163,30 @@ def test_a_profile_file_may_hold_filter_and_clips_tables(tmp_path):
     p.write_text('[video]\ncodec = "h264"\n[filter]\nmin_durration = 5\n')
     with pytest.raises(ConfigError, match="min_durration"):
         load_training_profile(str(p))
+
+
+@pytest.mark.parametrize("sets, clips, origin", [
+    (["clips.min_length_s=5", "clips.max_length_s=2"], None, "--set clips.min_length_s=5"),
+    (["clips.length_s=abc"], None, "--set clips.length_s=abc"),
+    (["filter.min_width=1.5"], None, "--set filter.min_width=1.5"),
+    ([], {"mode": "scenes", "min_length_s": 5.0, "max_length_s": 2.0}, "--clips"),
+    ([], {"mode": "fixed", "length_s": 0.0}, "--clips"),
+])
+def test_a_bad_override_names_the_option_that_gave_it_not_the_shipped_profile(sets, clips, origin):
+    # these used to be reported as "/…/profiles/training-480p24.toml: [clips] …": a file the user never wrote
+    from codeckit.normalize.profile import load_training_profile
+    with pytest.raises(ConfigError) as err:
+        load_training_profile("training-480p24", sets=sets, clips=clips)
+    assert err.value.path.startswith(origin) and "training-480p24.toml" not in err.value.path
+
+
+def test_a_bad_value_in_a_profile_file_still_names_the_file(tmp_path):
+    from codeckit.normalize.profile import load_training_profile
+    p = tmp_path / "mine.toml"
+    p.write_text('[video]\ncodec = "h264"\n[clips]\nmin_length_s = 5\nmax_length_s = 2\n')
+    with pytest.raises(ConfigError) as err:
+        load_training_profile(str(p))
+    assert err.value.path == str(p) and err.value.code == "conflicting_fields"
+    with pytest.raises(ConfigError) as err:
+        load_training_profile(str(p), sets=["clips.max_length_s=1"])
+    assert str(p) in err.value.path and "--set clips.max_length_s=1" in err.value.path
