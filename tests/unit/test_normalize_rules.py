@@ -190,3 +190,10 @@ def test_a_bad_value_in_a_profile_file_still_names_the_file(tmp_path):
     with pytest.raises(ConfigError) as err:
         load_training_profile(str(p), sets=["clips.max_length_s=1"])
     assert str(p) in err.value.path and "--set clips.max_length_s=1" in err.value.path
+
+
+def test_an_instant_event_on_a_clip_boundary_goes_to_the_clip_that_starts_there():
+    # a zero-length entry (a marker) at 1.0 s used to be kept by neither [0, 1) nor [1, 2)
+    data = {"events": [{"start": 1.0, "end": 1.0, "what": "mark"}, {"start": 0.5, "end": 0.5, "what": "inside"}]}
+    assert retime(data, 0.0, 1.0)["events"] == [{"start": 0.5, "end": 0.5, "what": "inside"}]
+    assert retime(data, 1.0, 2.0)["events"] == [{"start": 0.0, "end": 0.0, "what": "mark"}]
