@@ -45,11 +45,18 @@ class OutputSpec:
         return RemoteClip(self.storage, join(self.url, rel)) if self.url else self.out / rel
 
     def present_clips(self):
-        """`present(output_path)`: is that clip there now (one listing of OUT/clips for object storage)?"""
+        """`present(record)`: is that record's clip there now, with the size the record says (one listing of
+        OUT/clips for object storage)? Clip ids do not depend on the profile, so a rerun with another profile
+        overwrites the same paths: a journal entry of the earlier profile must not vouch for those files."""
         if not self.url:
-            return lambda rel: (self.out / rel).is_file()
-        there = set(self.storage.listing(join(self.url, CLIPS_DIR)))
-        return lambda rel: join(self.url, rel) in there
+            def here(rec: dict) -> bool:
+                try:
+                    return (self.out / rec["output_path"]).stat().st_size == rec["bytes"]
+                except OSError:
+                    return False
+            return here
+        there = self.storage.listing(join(self.url, CLIPS_DIR))
+        return lambda rec: (there.get(join(self.url, rec["output_path"])) or {}).get("size") == rec["bytes"]
 
     @classmethod
     def check(cls, out_dir: str | os.PathLike, shards: str | None, shard_size: str | int,
@@ -229,6 +236,30 @@ def _remove_stale_outputs(spec: OutputSpec) -> None:
             old.unlink()
 
 
+def _remove_stale_clips(spec: OutputSpec, results: dict, records: list[dict]) -> None:
+    """Clips of this run's sources that their manifest records do not name: written by a run with another
+    profile (more clips, another container), or the source is rejected now. Left there, they disagreed with
+    the manifest and were picked up by anyone reading OUT/clips."""
+    keep = {r["output_path"] for r in records}
+    hashes = {e.get("source_sha256") for e in results.values() if e.get("status") in ("done", "rejected")}
+    if spec.url:
+        there = spec.storage.listing(join(spec.url, CLIPS_DIR))
+        for url in there:
+            rel = url[len(spec.url) + 1:]
+            if rel not in keep and _clip_of(name_of(url), hashes):
+                spec.storage.remove(url)
+        return
+    for h in filter(None, hashes):
+        for clip in (spec.out / CLIPS_DIR / h[:2]).glob(f"{h[:20]}_*"):
+            if clip.relative_to(spec.out).as_posix() not in keep:
+                clip.unlink(missing_ok=True)
+
+
+def _clip_of(name: str, hashes: set) -> bool:
+    prefix, sep, _ = name.partition("_")
+    return bool(sep) and any(h and h[:20] == prefix for h in hashes)
+
+
 def _write_manifest(summary: Summary, records: list[dict], spec: OutputSpec) -> None:
     """Every clip's record through every writer the spec asks for: JSON Lines always, Parquet, shards."""
     out = spec.out
@@ -265,6 +296,7 @@ def write_outputs(summary: Summary, spec: OutputSpec, results: dict[Path, dict],
     records, rejects = _sort_results(summary, results, dup_of, prof, ffmpeg_version)
     rejects += _input_rejects(summary, dup_of, unreadable)
     _remove_stale_outputs(spec)
+    _remove_stale_clips(spec, results, records)
     records.sort(key=lambda r: r["id"])
     rejects.sort(key=lambda r: (r["source_path"], r["reason"]))
     _write_manifest(summary, records, spec)

@@ -288,9 +288,10 @@ def _result(journal: JournalView, key: str) -> dict | None:
     return rec.get("result") if rec and rec.get("state") == "done" else None
 
 
-def _finished(journal: JournalView, key: str, present: Callable[[str], bool]) -> bool:
-    """Accepted with every clip still there (`present(output_path)`), or rejected; a failed source is retried."""
+def _finished(journal: JournalView, key: str, present: Callable[[dict], bool]) -> bool:
+    """Accepted with every clip still there as recorded (`present(record)`), or rejected; a failed source is
+    retried."""
     res = _result(journal, key)
     if not res or res.get("status") not in ("done", "rejected"):
         return False
-    return all(present(rec["output_path"]) for rec in res.get("records", []))
+    return all(present(rec) for rec in res.get("records", []))

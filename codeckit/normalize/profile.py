@@ -83,32 +83,42 @@ class ClipRules:
     def __post_init__(self):
         check_declared(self, "clips")
         if self.min_length_s > self.max_length_s:
-            raise ConfigError(f"[clips] min_length_s ({self.min_length_s}) is above max_length_s "
+            err = ConfigError(f"[clips] min_length_s ({self.min_length_s}) is above max_length_s "
                               f"({self.max_length_s})", code="conflicting_fields")
+            err.fields = ("min_length_s", "max_length_s")
+            raise err
 
 
-def _from_table(cls, table: dict[str, Any] | None, section: str, source: str | None):
+def _from_table(cls, table: dict[str, Any] | None, section: str, source: str | None,
+                origins: dict[str, str] | None = None):
+    """`origins` maps a field to the option that set it (`--set clips.length_s=2`); the rest came from `source`."""
     table = dict(table or {})
+    origins = origins or {}
     known = [f.name for f in fields(cls)]
     unknown = sorted(set(table) - set(known))
     if unknown:
-        raise ConfigError(f"[{section}] has unknown field(s) {', '.join(unknown)}", path=source,
+        where = " and ".join(dict.fromkeys(origins.get(k, source or "profile") for k in unknown))
+        raise ConfigError(f"[{section}] has unknown field(s) {', '.join(unknown)}", path=where,
                           hint="allowed: " + ", ".join(known), code="unknown_field")
     try:
         return cls(**table)
-    except ConfigError as exc:   # name the file the table came from
-        raise ConfigError(exc.message, path=source, hint=exc.hint, code=exc.code) from None
+    except ConfigError as exc:   # name where the value came from: the file, or the option
+        named = getattr(exc, "fields", ()) or tuple(table)
+        where = " and ".join(dict.fromkeys(origins.get(k, source or "profile") for k in named)) or source
+        raise ConfigError(exc.message, path=where, hint=exc.hint, code=exc.code) from None
 
 
-def filter_rules(table: dict[str, Any] | None, source: str | None = None) -> FilterRules:
+def filter_rules(table: dict[str, Any] | None, source: str | None = None,
+                 origins: dict[str, str] | None = None) -> FilterRules:
     """FilterRules from a profile's [filter] table; "off" or false for a threshold switches it off."""
     table = {k: (None if v in ("off", False) else v) for k, v in (table or {}).items()}
-    return _from_table(FilterRules, table, "filter", source)
+    return _from_table(FilterRules, table, "filter", source, origins)
 
 
-def clip_rules(table: dict[str, Any] | None, source: str | None = None) -> ClipRules:
+def clip_rules(table: dict[str, Any] | None, source: str | None = None,
+               origins: dict[str, str] | None = None) -> ClipRules:
     """ClipRules from a profile's [clips] table (or the --clips option)."""
-    return _from_table(ClipRules, table, "clips", source)
+    return _from_table(ClipRules, table, "clips", source, origins)
 
 
 @dataclass(frozen=True)
@@ -144,20 +154,24 @@ def load_training_profile(name_or_file: str, sets: Iterable[str] = (),
                 raise ConfigError(f"[{sec}] must be a table", path=path, code="invalid_value")
             ours.setdefault(sec, {}).update(table)
     theirs = []
+    given: dict[str, dict[str, str]] = {sec: {} for sec in NORMALIZE_SECTIONS}  # field -> the option that set it
     for item in sets:
         key, sep, text = item.partition("=")
         section, _, field = key.strip().partition(".")
         if sep and section in NORMALIZE_SECTIONS and field:
             ours.setdefault(section, {})[field] = parse_value(text.strip())
+            given[section][field] = f"--set {item}"
         else:
             theirs.append(item)
     if clips:
         ours.setdefault("clips", {}).update(clips)
+        given["clips"].update(dict.fromkeys(clips, "--clips"))
     origins: dict[str, str] = {}
     apply_sets(raw, theirs, origins)
     target = target_from_raw(raw, name=path.stem, source=str(path), origins=origins)
-    return TrainingProfile(name=path.stem, target=target, filters=filter_rules(ours.get("filter"), str(path)),
-                           clips=clip_rules(ours.get("clips"), str(path)), source=str(path))
+    return TrainingProfile(name=path.stem, target=target,
+                           filters=filter_rules(ours.get("filter"), str(path), given["filter"]),
+                           clips=clip_rules(ours.get("clips"), str(path), given["clips"]), source=str(path))
 
 
 def parse_clips_option(text: str | None) -> dict[str, Any] | None:

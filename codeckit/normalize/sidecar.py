@@ -73,7 +73,10 @@ def retime(data: dict, start_s: float, end_s: float) -> dict:
         if _is_timed_list(value):
             kept = []
             for e in value:
-                if e["end"] > start_s and e["start"] < end_s:
+                # an instant (start == end) belongs to the clip [start_s, end_s) it falls in: the overlap test
+                # alone dropped one on a clip boundary from both clips
+                instant = e["start"] == e["end"] and start_s <= e["start"] < end_s
+                if instant or e["end"] > start_s and e["start"] < end_s:
                     e = dict(e)
                     e["start"] = round(max(e["start"], start_s) - start_s, 3)
                     e["end"] = round(min(e["end"], end_s) - start_s, 3)

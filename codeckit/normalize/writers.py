@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import math
 import tarfile
 from pathlib import Path
 
@@ -166,9 +167,8 @@ class WebDatasetWriter(OutputWriter):
 
 
 def parse_size(text: str | int) -> int:
-    """`500MB`, `1GiB`, `200k`, `1000000` -> bytes."""
-    if isinstance(text, int):
-        return text
+    """`500MB`, `1GiB`, `200k`, `1000000` -> bytes; at least one byte, or CodeckitError (before any work: a size
+    that parsed to 0 was refused only by the shard writer, after every source had been encoded)."""
     s = str(text).strip().lower().replace(" ", "")
     units = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "m": 1000**2, "mb": 1000**2, "mib": 1024**2,
              "g": 1000**3, "gb": 1000**3, "gib": 1024**3, "t": 1000**4, "tb": 1000**4, "tib": 1024**4}
@@ -178,6 +178,6 @@ def parse_size(text: str | int) -> int:
         value = float(num)
     except ValueError:
         value = -1
-    if unit not in units or value <= 0:
-        raise CodeckitError(f"not a size: {text!r}", hint="write it like 500MB, 1GiB or 200000")
+    if unit not in units or not math.isfinite(value) or value * units[unit] < 1:
+        raise CodeckitError(f"not a size: {text!r}", hint="write it like 500MB, 1GiB or 200000 (at least 1 byte)")
     return int(value * units[unit])

@@ -85,8 +85,10 @@ def check_declared(obj: Any, section: str) -> None:
         try:
             checked = d.spec.check(value)
         except ValueError as exc:
-            raise ConfigError(f"[{section}] {d.key} = {value!r} is not allowed", hint=f"allowed: {exc}",
-                              code="invalid_value") from None
+            err = ConfigError(f"[{section}] {d.key} = {value!r} is not allowed", hint=f"allowed: {exc}",
+                              code="invalid_value")
+            err.fields = (d.key,)   # for a caller that knows where each field came from (a file, an option)
+            raise err from None
         object.__setattr__(obj, d.path[-1], checked)
 
 

@@ -123,6 +123,14 @@ def test_sizes_parse_and_nonsense_is_refused():
         parse_size("lots")
 
 
+@pytest.mark.parametrize("text", ["0.1", "0.5b", "nan", "inf", "-inf", "infGB", "0", 0, -5])
+def test_sizes_under_one_byte_or_not_finite_are_refused_up_front(text):
+    # --shard-size 0.1 used to parse to 0 and fail only after every source was encoded (no manifest written);
+    # nan and inf raised ValueError/OverflowError tracebacks
+    with pytest.raises(CodeckitError, match="not a size"):
+        parse_size(text)
+
+
 def test_unknown_backend_and_address_without_cluster_are_config_errors():
     from codeckit.cluster import engine
     with pytest.raises(ConfigError):
@@ -155,3 +163,37 @@ def test_a_profile_file_may_hold_filter_and_clips_tables(tmp_path):
     p.write_text('[video]\ncodec = "h264"\n[filter]\nmin_durration = 5\n')
     with pytest.raises(ConfigError, match="min_durration"):
         load_training_profile(str(p))
+
+
+@pytest.mark.parametrize("sets, clips, origin", [
+    (["clips.min_length_s=5", "clips.max_length_s=2"], None, "--set clips.min_length_s=5"),
+    (["clips.length_s=abc"], None, "--set clips.length_s=abc"),
+    (["filter.min_width=1.5"], None, "--set filter.min_width=1.5"),
+    ([], {"mode": "scenes", "min_length_s": 5.0, "max_length_s": 2.0}, "--clips"),
+    ([], {"mode": "fixed", "length_s": 0.0}, "--clips"),
+])
+def test_a_bad_override_names_the_option_that_gave_it_not_the_shipped_profile(sets, clips, origin):
+    # these used to be reported as "/…/profiles/training-480p24.toml: [clips] …": a file the user never wrote
+    from codeckit.normalize.profile import load_training_profile
+    with pytest.raises(ConfigError) as err:
+        load_training_profile("training-480p24", sets=sets, clips=clips)
+    assert err.value.path.startswith(origin) and "training-480p24.toml" not in err.value.path
+
+
+def test_a_bad_value_in_a_profile_file_still_names_the_file(tmp_path):
+    from codeckit.normalize.profile import load_training_profile
+    p = tmp_path / "mine.toml"
+    p.write_text('[video]\ncodec = "h264"\n[clips]\nmin_length_s = 5\nmax_length_s = 2\n')
+    with pytest.raises(ConfigError) as err:
+        load_training_profile(str(p))
+    assert err.value.path == str(p) and err.value.code == "conflicting_fields"
+    with pytest.raises(ConfigError) as err:
+        load_training_profile(str(p), sets=["clips.max_length_s=1"])
+    assert str(p) in err.value.path and "--set clips.max_length_s=1" in err.value.path
+
+
+def test_an_instant_event_on_a_clip_boundary_goes_to_the_clip_that_starts_there():
+    # a zero-length entry (a marker) at 1.0 s used to be kept by neither [0, 1) nor [1, 2)
+    data = {"events": [{"start": 1.0, "end": 1.0, "what": "mark"}, {"start": 0.5, "end": 0.5, "what": "inside"}]}
+    assert retime(data, 0.0, 1.0)["events"] == [{"start": 0.5, "end": 0.5, "what": "inside"}]
+    assert retime(data, 1.0, 2.0)["events"] == [{"start": 0.0, "end": 0.0, "what": "mark"}]
