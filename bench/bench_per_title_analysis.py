@@ -4,6 +4,7 @@ ladder record counts it, and this process's own CPU on top), its breakdown, and 
 
     python3 bench/bench_per_title_analysis.py                     # the four titles, once
     python3 bench/bench_per_title_analysis.py --titles mix bikes --repeat 2
+    python3 bench/bench_per_title_analysis.py --titles mix --fps 24 30       # the mix re-timed (fps filter)
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ if "PYTHONPATH" not in os.environ:
 
 from bench._media import PARTS, mixed_clip  # noqa: E402
 from codeckit.codecs import probe_capabilities  # noqa: E402
+from codeckit.ffmpeg import run_ffmpeg  # noqa: E402
 from codeckit.package import PackageOptions  # noqa: E402
 from codeckit.package.per_title import per_title_ladder  # noqa: E402
 from codeckit.probe import probe  # noqa: E402
@@ -36,9 +38,19 @@ def _self_cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def analyse(title: str, height: int, seconds: float, overrides: dict) -> dict:
+def retimed(src: Path, fps: str) -> Path:
+    """`src` (25 fps) at another rate: the fps filter drops or repeats frames, x264 CRF 12 as mixed_clip."""
+    out = src.with_name(f"{src.stem}-{fps.replace('/', '_')}fps.mp4")
+    if not out.exists():
+        run_ffmpeg(["-y", "-i", str(src), "-vf", f"fps={fps}", "-c:v", "libx264", "-preset", "fast", "-crf", "12",
+                    "-pix_fmt", "yuv420p", "-an", str(out)], loglevel="error")
+    return out
+
+
+def analyse(title: str, height: int, seconds: float, overrides: dict, fps: str | None = None) -> dict:
     width = height * 16 // 9 // 2 * 2
     src = mixed_clip(width, height, seconds, parts=PARTS if title == "mix" else (title,))
+    src = retimed(src, fps) if fps else src
     info = probe(src)
     options = PackageOptions(ladder="per-title", speed="fast", rungs=4, capabilities=probe_capabilities(),
                              per_title={"cache": False, **overrides})
@@ -50,7 +62,7 @@ def analyse(title: str, height: int, seconds: float, overrides: dict) -> dict:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     cpu = record["analysis_cpu_s"]
-    return {"title": title, "analysis_cpu_s": cpu, "python_cpu_s": round(own, 2),
+    return {"title": title, "fps": fps or "25", "analysis_cpu_s": cpu, "python_cpu_s": round(own, 2),
             "total_cpu_s": round(cpu + own, 2), "wall_s": round(wall, 2),
             "over_ladder_encode": round(cpu / LADDER_ENCODE_CPU_S[title], 3) if title in LADDER_ENCODE_CPU_S
             else None, "breakdown": record["sampling"]["cpu_s"], "load": os.getloadavg()[0],
@@ -64,12 +76,14 @@ def main() -> None:
     ap.add_argument("--height", type=int, default=1080)
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--fps", nargs="+", default=[None], help="re-time each title to these rates (24, 30000/1001)")
     ap.add_argument("--per-title", metavar="JSON", default=None, help="PackageOptions.per_title overrides")
     args = ap.parse_args()
     overrides = json.loads(args.per_title) if args.per_title else {}
     for _ in range(args.repeat):
         for title in args.titles:
-            print(json.dumps(analyse(title, args.height, args.seconds, overrides)), flush=True)
+            for fps in args.fps:
+                print(json.dumps(analyse(title, args.height, args.seconds, overrides, fps)), flush=True)
 
 
 if __name__ == "__main__":

@@ -187,6 +187,18 @@ def span_frames(t_s: float, fps: Fraction) -> int | None:
     return math.ceil(frames)
 
 
+def frame_exact_trim(start_s: float, duration_s: float, fps: Fraction) -> tuple[float, float]:
+    """(start, duration) of an input trim (-ss, -t) that keeps the frames the plain one keeps at a constant
+    `fps` (the first frame at or after `start_s`, then those that start within `duration_s` of it: a frame
+    exactly at the start is kept, one exactly at the end is not), with both ends moved half a frame off any
+    frame. Where a trim's end falls on a frame (0.5 s samples scored from a lead frame: 13 frames at 24 fps,
+    16 at 30, 26 at 50, 31 at 60), the plain trim's count rests on how FFmpeg rounds the timestamps of that
+    file, and a chained score (`span_frames`) cannot plan its spans; this one's count is known."""
+    first = math.ceil(Fraction(f"{start_s:.6f}") * fps - Fraction(1, 1000))
+    count = math.ceil(Fraction(f"{duration_s:.6f}") * fps - Fraction(1, 1000))
+    return max(0.0, float((first - Fraction(1, 2)) / fps)), float((count - Fraction(1, 2)) / fps)
+
+
 def chained_scoring_command(ref: InputVideo, dists: Sequence[InputVideo], s: "QualitySettings",
                             spans: Sequence[ComparedSpan], workdir: Path) -> ChainedScoring | None:
     """`batch_scoring_command` with the first frame of each pair not scored (a lead frame: libvmaf's motion is 0
@@ -203,10 +215,12 @@ def chained_scoring_command(ref: InputVideo, dists: Sequence[InputVideo], s: "Qu
     whether each input trim kept that many frames (the caller falls back when not)."""
     import ffmpeg as ffmpeg_python
 
-    # the rate: the distorted's (a decoded window of a sample, as the reference, keeps none: NUT)
-    n, fps = int(s.subsample), dists[0].fps
+    # the rate: the reference's where it has one (a decoded window in NUT: exact), else the distorted's; an
+    # MKV's rate is read from its millisecond timestamps (59.94 fps: 19001/317), so the rates need only agree
+    # as `_match_rates` takes them (none is resampled)
+    n, fps = int(s.subsample), ref.fps or dists[0].fps
     if (n < 1 + CHAIN_CONTEXT or len(dists) < 2 or "xpsnr" in s.metrics or s.size is None or not fps or ref.vfr
-            or ref.fps not in (None, fps) or any(d.vfr or d.fps != fps for d in dists) or s.duration_s is None
+            or any(d.vfr or not _same_rate(d.fps, fps) for d in dists) or s.duration_s is None
             or any(m != AUTO_MODEL and m not in MODELS for m in s.model_names)
             or len({(sp.reference_start_s, sp.reference_left_s) for sp in spans}) > 1):
         return None
@@ -245,6 +259,11 @@ def chained_scoring_command(ref: InputVideo, dists: Sequence[InputVideo], s: "Qu
     for cmd in cmds:
         cmd.args, cmd.log_path = args, log_path
     return ChainedScoring(args, cmds, log_path, kept, list(range(n, last_kept + 1, n)), checks)
+
+
+def _same_rate(a: Fraction | None, b: Fraction) -> bool:
+    """Whether `_match_rates` leaves a distorted at rate `a` against a reference at `b` unresampled."""
+    return bool(a) and abs(float(a) - float(b)) <= 1e-4 * float(b)
 
 
 def _span_frames(ffmpeg_python, stream, first: int, last_kept: int, frames: int):
@@ -421,5 +440,5 @@ def _scorers(ffmpeg_python, d, r, libvmaf_options: dict, xpsnr_path: Path | None
 
 
 __all__ = ["Alignment", "CHAIN_CONTEXT", "ChainedScoring", "ComparedSpan", "InputVideo", "ScoringCommand",
-           "batch_scoring_command", "chained_scoring_command", "span_frames", "libvmaf_pix_fmt",
+           "batch_scoring_command", "chained_scoring_command", "frame_exact_trim", "span_frames", "libvmaf_pix_fmt",
            "metric_names", "scoring_command"]

@@ -13,7 +13,10 @@ log = logging.getLogger(__name__)
 
 # Bump when what a sample encode or its score means changes, so old entries are not trusted.
 # 5: a whole-source score reads the reference only as long as it says it lasts (quality_graph._reference_t).
-CACHE_VERSION = 5
+# 6: a sample's score trim ends half a frame off any frame (quality_graph.frame_exact_trim); the same frames
+#    wherever they were checked (8 rates, NUT windows and MKV encodes), but at 24/30/50/60 fps the old trim's
+#    end sat on a frame and its count rested on FFmpeg's timestamp rounding.
+CACHE_VERSION = 6
 # The source's content enters the key through 16 blocks of 64 KiB spread evenly over it (1 MiB read; the
 # whole file when smaller).
 DIGEST_BLOCKS = 16

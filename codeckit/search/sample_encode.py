@@ -7,6 +7,7 @@ import shutil
 import tempfile
 import time
 from dataclasses import asdict, dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Callable
 
@@ -14,6 +15,7 @@ from ..errors import CodeckitError
 from ..ffmpeg import run_ffmpeg
 from ..probe import MediaInfo
 from ..quality import QualitySettings, check_scorable, measure, model_for_size
+from ..quality_graph import frame_exact_trim
 from .cache import SampleCache, entry_key, source_identity
 from .model import KnobGrid
 from .samples import (EncodeRecipe, PacketStats, Span, encode_args, extract_window, keyframe_interval_s,
@@ -238,7 +240,12 @@ class Prober:
         encode has no such frame at that point."""
         lead_s = 1.0 / self.fps
         lead = lead_s if span.pre_roll_s >= lead_s else 0.0
-        return span.pre_roll_s - lead, span.duration_s + lead, bool(lead)
+        start_s, duration_s = span.pre_roll_s - lead, span.duration_s + lead
+        if not self.v.vfr:
+            # the same frames, with the trim's ends off any frame: at 24/30/50/60 fps the end fell exactly on
+            # one, and the batched path's chained score (which plans frame counts) was not tried there
+            start_s, duration_s = frame_exact_trim(start_s, duration_s, Fraction(self.fps).limit_denominator(1001))
+        return start_s, duration_s, bool(lead)
 
     @staticmethod
     def sample_vmaf(q, lead: bool) -> tuple[float, int]:

@@ -38,7 +38,7 @@ def _probers(source: Path) -> list[Prober]:
     return probers
 
 
-def probe_both_ways(lone: list[Prober], batched: list[Prober], knobs) -> tuple[list, list]:
+def probe_both_ways(lone: list[Prober], batched: list[Prober], knobs, vmaf_abs: float = 1e-9) -> tuple[list, list]:
     """(probes one at a time, probes by probe_all) at `knobs`, checked equal (bytes, rate, VMAF, frames
     scored); every prober closed."""
     try:
@@ -52,7 +52,7 @@ def probe_both_ways(lone: list[Prober], batched: list[Prober], knobs) -> tuple[l
     for exp_row, got_row in zip(expected, got):
         for e, g in zip(exp_row, got_row):
             assert (g.knob, g.bytes, g.bitrate) == (e.knob, e.bytes, e.bitrate)
-            assert g.vmaf == pytest.approx(e.vmaf, abs=1e-9)
+            assert g.vmaf == pytest.approx(e.vmaf, abs=vmaf_abs)
             assert [r.scored_frames for r in g.samples] == [r.scored_frames for r in e.samples]
     return expected, got
 

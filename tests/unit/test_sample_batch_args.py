@@ -55,3 +55,21 @@ def test_one_scoring_run_reads_the_reference_once(tmp_path):
     assert cmds[0].alignment == lone.alignment
     with pytest.raises(ValueError):
         batch_scoring_command(ref, dists, s, [span, ComparedSpan(0.0, 0.21, 0.54, 0.54)], tmp_path)
+
+
+@pytest.mark.parametrize("rate, first, count", [
+    ("24000/1001", 5, 13), ("24", 5, 13), ("25", 6, 14), ("30000/1001", 7, 16), ("30", 7, 16), ("50", 12, 26),
+    ("60000/1001", 14, 31), ("60", 14, 31)])
+def test_a_samples_score_trim_keeps_its_frames_with_both_ends_off_any_frame(rate, first, count):
+    """A sample's score (0.25 s in, from its lead frame, 0.5 s and the lead): the frames the plain trim keeps
+    (the first frame at or after the start; a frame exactly at the start kept, one exactly at the end not),
+    both ends half a frame off a frame, so that the chained score can plan the count at every rate."""
+    from codeckit.quality_graph import frame_exact_trim, span_frames
+    fps = Fraction(rate)
+    lead = 1 / float(fps)
+    start, duration = frame_exact_trim(0.25 - lead, 0.5 + lead, fps)
+    assert start * fps == pytest.approx(first - 0.5) and duration * fps == pytest.approx(count - 0.5)
+    assert span_frames(duration, fps) == count
+    # the plain trim's end is within a millisecond of a frame at every rate but 25 (the 1001 rates: 0.5 ms)
+    assert (span_frames(0.5 + lead, fps) is None) == (rate != "25")
+    assert frame_exact_trim(0.0, 0.5, fps)[0] == 0.0          # no frame before the first: no seek back
