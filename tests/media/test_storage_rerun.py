@@ -110,3 +110,15 @@ def test_package_killed_mid_run_keeps_finished_sources_on_s3(s3, tmp_path):
     assert {k: after.get(k) for k in kept} == kept                      # what was finished was not redone
     assert all(f"pkgkill/out/k{i}/master.m3u8" in after for i in range(3))
     assert not any(is_temp_key(k) for k in after) and "pkgkill/out/.codeckit/lock.json" not in after
+
+
+def test_an_upload_to_a_key_with_brackets_spaces_and_unicode_arrives(s3, tmp_path):
+    # fsspec's copy() reads "[1]" in the temporary key as a glob: every upload of "a b é [1].mp4" failed
+    # with "no such object" (transcode, normalize, compare and package alike)
+    from codeckit.storage import put_final
+    bucket = s3.bucket("oddkeys")
+    local = tmp_path / "x.bin"
+    local.write_bytes(b"0123456789")
+    put_final(Storage(), local, f"{bucket}/out/a b é [1].mp4")
+    assert s3.fs().cat_file("oddkeys/out/a b é [1].mp4") == b"0123456789"
+    assert not any(is_temp_key(k) for k in s3.fs().find("oddkeys"))
