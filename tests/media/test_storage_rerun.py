@@ -16,7 +16,6 @@ import pytest
 
 from codeckit.demo_media import lavfi_clip
 from codeckit.storage import Storage, is_temp_key
-from tests.media.test_storage import s3, s3_sources  # noqa: F401  (the shared SeaweedFS fixtures)
 
 ONE_RUNG = 'name = "one"\ncodec = "h264"\nquality = 70\n[[rung]]\nwidth = 160\nheight = 96\nbitrate = "150k"\n'
 
