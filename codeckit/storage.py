@@ -314,7 +314,7 @@ def put_final(storage: Storage, local: str | os.PathLike, final: str) -> int:
             if got != size:
                 raise StorageError(f"upload of {final} came out {got} bytes, not {size}", path=final,
                                    code="upload_incomplete")
-            fs.copy(tmp, p)
+            fs.cp_file(tmp, p)     # not copy(): it reads "[1]" in a key as a glob
     finally:
         with contextlib.suppress(Exception):
             fs.rm_file(tmp)

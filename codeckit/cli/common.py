@@ -126,6 +126,9 @@ def short_path(path: str | None) -> str:
     """A path for people (relative when under the current folder), escaped for rich markup."""
     if not path:
         return "-"
+    from ..storage import is_url
+    if is_url(path):         # relpath would make s3://b/k into "s3:/b/k", a local path that does not exist
+        return escape(path)
     try:
         rel = os.path.relpath(path)
         shown = rel if not rel.startswith("..") else path

@@ -109,9 +109,11 @@ def _compare(sources, out_dir, options, *, on_event, cancel) -> CompareReport:
         rows = run.all(infos)
     finally:
         journal.close()
-    failures += run.failures
+    from ..staged import portable   # staged sources and output: their URLs, not scratch folders that are gone
+    failures = portable(failures + run.failures)
     # as JSON keeps it (tuples become lists), so the data returned equals report.json's
-    data = json.loads(json.dumps(_report(infos, configs, anchor, opts, model, vers, rows, run.placements, failures)))
+    data = portable(json.loads(json.dumps(_report(infos, configs, anchor, opts, model, vers, rows, run.placements,
+                                                  failures))))
     data["run"] = {"created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                    "wall_s": round(time.monotonic() - started, 3), "computed": run.computed, "cached": run.cached,
                    "interrupted": run.interrupted}
@@ -232,8 +234,10 @@ class _Stages:
 
 def _report(infos: list[MediaInfo], configs: list[Config], anchor: Config, opts: CompareOptions, model: CostModel,
             vers: dict, rows: list[dict], placements: list[dict], failures: list[dict]) -> dict:
-    """report.json's data (all but "run"): the same on a rerun that only reads the journal."""
-    sources = [i.path for i in infos]
+    """report.json's data (all but "run"): the same on a rerun that only reads the journal. Sources are named
+    as results name them (a staged source by its URL: codeckit.staged.portable)."""
+    from ..staged import portable
+    sources = portable([i.path for i in infos])
     order = {label: k for k, label in enumerate(c.label for c in configs)}
     rows = sorted(rows, key=lambda r: (sources.index(r["source"]), order[r["config"]], r["bitrate"]))
     costs = analysis.cost_table(rows, configs, sources, model, opts.min_vmaf)
@@ -248,7 +252,7 @@ def _report(infos: list[MediaInfo], configs: list[Config], anchor: Config, opts:
                     for i in infos],
         "versions": {**vers, "libvmaf": libvmaf[0] if len(libvmaf) == 1 else (libvmaf or None)},
         "machine": machine(),
-        "placements": sorted(placements, key=lambda p: (sources.index(p["source"]), order[p["config"]])),
+        "placements": sorted(portable(placements), key=lambda p: (sources.index(p["source"]), order[p["config"]])),
         "results": rows,
         "bd_rate": analysis.bd_table(rows, configs, anchor, sources),
         "hull": analysis.hull_table(rows, sources),

@@ -42,9 +42,9 @@ def config_target(config: Config) -> Target:
 
 
 def source_identity(path: str | os.PathLike) -> list:
-    """Path, size and mtime: cheaper than hashing the file, and a rewritten file changes its mtime."""
-    st = os.stat(path)
-    return [os.path.abspath(path), st.st_size, st.st_mtime_ns]
+    """Path, size and mtime (a staged object's URL, size and ETag): codeckit.staged.file_stamp."""
+    from ..staged import file_stamp
+    return file_stamp(path)
 
 
 def _versions_of(versions: dict, encoder: str) -> dict:
@@ -107,7 +107,8 @@ class PointWork:
 
 
 def point_key(w: PointWork, versions: dict) -> str:
-    return item_key("point", [source_identity(w.source), w.argv[1:], _versions_of(versions, w.config.encoder),
+    from ..staged import portable     # a staged run's scratch folders are new on every run
+    return item_key("point", [source_identity(w.source), portable(w.argv[1:]), _versions_of(versions, w.config.encoder),
                               QUALITY.key()])
 
 
@@ -132,7 +133,8 @@ def run_point(w: PointWork, ctx: ItemContext) -> dict:
     frames = decoded or q.frames
     vm, m = q.vmaf, q.metrics
     impl = w.config.implementation
-    return {"source": w.source, "config": w.config.label, "encoder": w.config.encoder, "speed": w.config.speed,
+    from ..staged import portable     # kept in the journal: a staged source's URL, not its scratch copy
+    return {"source": portable(w.source), "config": w.config.label, "encoder": w.config.encoder, "speed": w.config.speed,
             "knob": w.knob, "knob_option": impl.knob.option.lstrip("-"),
             "bytes": enc.bytes_out, "bitrate": round(8 * enc.bytes_out / w.duration_s, 3),
             "vmaf": vm.mean, "vmaf_hmean": vm.harmonic_mean, "vmaf_p1": vm.low_1pct, "vmaf_p5": vm.low_5pct,
@@ -144,13 +146,14 @@ def run_point(w: PointWork, ctx: ItemContext) -> dict:
             "measure_cpu_s": round(q.cpu_s, 4), "measure_wall_s": round(q.wall_s, 4), "frames": frames,
             "scored_frames": q.frames,
             "duration_s": w.duration_s, "vmaf_model": q.model, "libvmaf": q.libvmaf_version,
-            "output": os.path.relpath(job.output, w.out_dir), "argv": w.argv}
+            "output": os.path.relpath(job.output, w.out_dir), "argv": portable(w.argv)}
 
 
 def output_path(out_dir: Path, source: str, config: Config, knob: float) -> Path:
     """DIR/encodes/<source name>-<6 hex of its path>/<encoder>-<speed>-<knob>.mp4: two sources of one name
     in different folders do not meet."""
-    tag = hashlib.sha1(os.path.abspath(source).encode()).hexdigest()[:6]
+    from ..staged import portable     # a staged source: its URL (its scratch copy's path is new every run)
+    tag = hashlib.sha1(portable(os.path.abspath(source)).encode()).hexdigest()[:6]
     folder = out_dir / "encodes" / f"{Path(source).stem}-{tag}"
     return folder / f"{config.encoder}-{config.speed}-{config.implementation.knob.option.lstrip('-')}{knob:g}.mp4"
 

@@ -156,13 +156,11 @@ def _names(sources: list[Source], out: Path) -> list[Path]:
 
 
 def item_key(source: Path, final: Path, options: PackageOptions) -> str:
-    """The source (path, size, mtime), where it goes, and every option that changes the package."""
-    try:
-        st = source.stat()
-        stamp = [st.st_size, st.st_mtime_ns]
-    except OSError:
-        stamp = [None, None]
-    text = json.dumps([PACKAGE_VERSION, str(source), *stamp, str(final), options.fingerprint()], default=str)
+    """The source (path, size, mtime; a staged object's URL, size and ETag), where it goes, and every option
+    that changes the package."""
+    from ..staged import file_stamp, portable
+    text = json.dumps([PACKAGE_VERSION, *file_stamp(source), portable(str(final)), options.fingerprint()],
+                      default=str)
     return hashlib.sha1(text.encode()).hexdigest()[:20]
 
 
@@ -187,14 +185,15 @@ def package(sources: list[str | os.PathLike], out_dir: str | os.PathLike, option
             cancel: threading.Event | None = None, storage=None) -> PackageReport:
     """Package every source into out_dir/<name>; see the module's docstring. Sources and `out_dir` may be
     object-storage URLs: the run is then staged (codeckit.staged)."""
-    from ..staged import staged_run
+    from ..staged import portable, staged_run
     with staged_run(sources, out_dir, storage) as (local_sources, local_out):
         report = _package(local_sources, local_out, options, on_event=on_event, cancel=cancel)
-    if str(local_out) != str(out_dir):
-        report.out_dir = str(out_dir)
-        for item in report.items:   # where each package is now: under the output URL
-            if item.output and item.output.startswith(str(local_out)):
-                item.output = str(out_dir).rstrip("/") + item.output[len(str(local_out)):]
+        if str(local_out) != str(out_dir):
+            report.out_dir = str(out_dir)
+        for item in report.items:   # staged: each source's URL and its package's place under the output URL
+            item.source, item.output, item.reason = portable([item.source, item.output, item.reason])
+            if item.result is not None:
+                item.result.source, item.result.output = portable([item.result.source, item.result.output])
     return report
 
 
@@ -275,7 +274,8 @@ def _package_one(p: _Payload, tmp: Path, ctx) -> PackageResult:
     pkg = tmp / "pkg"
     declare_measured(pkg)
     v = info.primary_video
-    meta = {"codeckit_package": PACKAGE_VERSION, "source": {"path": p.source, "width": v.upright_width,
+    from ..staged import portable     # a staged source: its URL, not its scratch copy
+    meta = {"codeckit_package": PACKAGE_VERSION, "source": {"path": portable(p.source), "width": v.upright_width,
                                                              "height": v.upright_height},
             "segment_s": job.segment_s, "keyint": job.keyint, "fps": job.fps, "codec": o.codec,
             "implementation": job.renditions[0].implementation, "ladder": ladder.name, "formats": list(o.formats),
