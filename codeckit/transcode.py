@@ -262,7 +262,8 @@ def transcode(sources: list[str | os.PathLike], out_dir: str | os.PathLike, targ
         try:
             journal = Journal.in_folder(out).open()
         except OSError as exc:
-            raise CodeckitError(f"cannot write to the output folder: {exc.strerror}", path=out) from exc
+            raise CodeckitError(f"cannot write to the output folder: {exc.strerror}", path=out,
+                            code="output_not_writable") from exc
         cleaned = journal.remove_leftovers() + remove_stale_temps(out)
     try:
         report = _run(_Run(found, outputs, out, target, opts, journal, cleaned, ignored, start), on_event,

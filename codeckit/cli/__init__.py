@@ -45,24 +45,47 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(128 + (common.stopped_by or 2))
 
 
+def wants_json(args: list[str]) -> bool:
+    """Whether the line asks for --json (before any `--`): then even an error that stops the command before it
+    runs (click's usage errors among them) prints one JSON document on stdout."""
+    return "--json" in (args[:args.index("--")] if "--" in args else args)
+
+
 def _main(argv: list[str] | None) -> None:
-    _register(_command_of(sys.argv[1:] if argv is None else argv))
-    verbose = "-v" in (argv or sys.argv[1:]) or "--verbose" in (argv or sys.argv[1:])
+    from . import common
+    args = sys.argv[1:] if argv is None else argv
+    command = _command_of(args)
+    _register(command)
+    verbose = "-v" in args or "--verbose" in args
+    as_json = wants_json(args)
+    common.json_printed = False
     install_log_handler(verbose)
     try:
         rv = cli.main(args=argv, prog_name="codeckit", standalone_mode=False)
     except click.ClickException as exc:
-        exc.show()
+        report_error(exc, verbose, as_json)
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:   # click's wrapping of a KeyboardInterrupt (ours, from SIGTERM, included)
-        from . import common
-        sys.exit(128 + (common.stopped_by or 2))
+        sys.exit(_interrupted(as_json))
     except CodeckitError as exc:
-        report_error(exc, verbose)
+        report_error(exc, verbose, as_json)
         sys.exit(2)
     except KeyboardInterrupt:
-        from . import common
-        sys.exit(128 + (common.stopped_by or 2))   # 130 Ctrl-C, 143 SIGTERM
+        sys.exit(_interrupted(as_json))   # 130 Ctrl-C, 143 SIGTERM
     except BrokenPipeError:
         sys.exit(0)
     sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def _interrupted(as_json: bool) -> int:
+    """The exit code of a signal that stopped the command before it could report (128 + the signal); with
+    --json, its error document (`interrupted`) on stdout, unless the command printed its own."""
+    import signal
+
+    from . import common
+    signum = common.stopped_by or signal.SIGINT
+    if as_json and not common.json_printed:
+        common.print_json(common.error_document(CodeckitError(
+            f"stopped by {'SIGTERM' if signum == signal.SIGTERM else 'Ctrl-C (SIGINT)'}", code="interrupted",
+            hint="run the same command again to resume")))
+    return 128 + signum

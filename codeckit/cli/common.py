@@ -8,6 +8,7 @@ import signal
 import sys
 import threading
 
+import click
 from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
@@ -18,16 +19,50 @@ console = Console()                    # tables and progress
 err_console = Console(stderr=True)     # errors and warnings, never mixed into --json output
 
 
+#: Whether this process has printed its --json document (a command prints one, and an error after it none).
+json_printed = False
+
+#: The version of the document `--json` prints for an error that stopped a command (see error_document).
+ERROR_SCHEMA_VERSION = 1
+
+
 def print_json(data) -> None:
+    global json_printed
+    json_printed = True
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
 
 
-def report_error(exc: CodeckitError, verbose: bool = False) -> None:
-    # Text, not markup: "[package] speed = ..." or a path with [brackets] must print as it is
-    err_console.print(Text.assemble(("error:", "bold red"), " ", str(exc)), highlight=False, soft_wrap=True)
-    if verbose and exc.stderr_tail:
-        err_console.print("[dim]FFmpeg said:[/]")
-        err_console.print(exc.stderr_tail, highlight=False, markup=False, style="dim")
+def error_document(exc: CodeckitError | click.ClickException) -> dict:
+    """What `--json` prints on stdout for an error that stopped the command (a usage or configuration error,
+    exit 2): `{"schema_version": 1, "error": {"code", "message", "path", "hint", "type", ...}}`.
+
+    A CodeckitError gives its own fields (FFmpegError adds `detail` and `returncode`); click's usage errors
+    (a bad option value, a missing argument) are `usage_error` with click's message and `--help` as the hint.
+    Built here only, so every command's error document has one shape."""
+    if isinstance(exc, CodeckitError):
+        error = exc.to_dict()
+        error["type"] = error.pop("error")
+    else:
+        usage = isinstance(exc, click.UsageError)
+        error = {"code": "usage_error" if usage else "cli_error", "message": exc.format_message(), "path": None,
+                 "hint": f"see {exc.ctx.command_path if exc.ctx else 'codeckit'} --help" if usage else None,
+                 "type": type(exc).__name__}
+    return {"schema_version": ERROR_SCHEMA_VERSION, "error": error}
+
+
+def report_error(exc: CodeckitError | click.ClickException, verbose: bool = False, as_json: bool = False) -> None:
+    """An error that stopped the command: its line on stderr as always and, with `as_json`, its document on
+    stdout (unless the command printed its own already: stdout holds exactly one JSON document)."""
+    if isinstance(exc, CodeckitError):
+        # Text, not markup: "[package] speed = ..." or a path with [brackets] must print as it is
+        err_console.print(Text.assemble(("error:", "bold red"), " ", str(exc)), highlight=False, soft_wrap=True)
+        if verbose and exc.stderr_tail:
+            err_console.print("[dim]FFmpeg said:[/]")
+            err_console.print(exc.stderr_tail, highlight=False, markup=False, style="dim")
+    else:
+        exc.show()   # click's own "Usage: ... Error: ..." lines
+    if as_json and not json_printed:
+        print_json(error_document(exc))
 
 
 class RichLogHandler(logging.Handler):

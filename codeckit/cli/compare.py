@@ -2,18 +2,19 @@
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 
 import click
+from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 from rich.markup import escape
 from rich.table import Table
 
 from ..batch import BatchEvent
 from ..compare import CompareOptions, CompareReport, compare
-from ..compare.analysis import DEFAULT_MIN_VMAF
+from ..compare.analysis import DEFAULT_MIN_VMAF, METRICS
 from ..compare.cost import field_docs, parse_cost
 from ..compare.points import DEFAULT_VMAF_RANGE, STRATEGIES
+from ..compare.report import source_labels
 from . import cli
 from .common import StopSignals, err_console, print_json
 from .options import jobs_option, storage_options
@@ -55,26 +56,70 @@ class _Bars:
                                             highlight=False)
 
 
-def bd_table(report: dict) -> Table:
-    """The BD-rate table as printed: configurations down, metric x (each source, all) across."""
-    anchor = report["settings"]["anchor"]
-    t = Table(title=f"BD-rate vs {anchor} (negative: fewer bits for the same quality)", title_justify="left")
-    t.add_column("configuration")
-    sources = list(dict.fromkeys(r["source"] for r in report["bd_rate"]))
-    for metric in ("vmaf", "psnr_y"):
-        for s in sources:
-            t.add_column(f"{metric} {'all' if s == 'all' else Path(s).name}", justify="right")
-    configs = list(dict.fromkeys(r["config"] for r in report["bd_rate"]))
-    cells = {(r["config"], r["metric"], r["source"]): r for r in report["bd_rate"]}
-    for c in configs:
-        row = [c]
-        for metric in ("vmaf", "psnr_y"):
-            for s in sources:
-                r = cells[(c, metric, s)]
-                row.append(f"{r['value_pct']:+.2f} %" + ("" if r["status"] == "ok" else f" ({r['status']})")
-                           if r["value_pct"] is not None else r["status"])
-        t.add_row(*row)
+_METRIC_NAMES = {"vmaf": "VMAF", "psnr_y": "PSNR-Y"}
+
+
+def _bd_cell(r: dict, marks: dict[str, str] | None = None) -> str:
+    """A value and its status when not ok: inline "(low_overlap)", or a mark explained below the table."""
+    if r["value_pct"] is None:
+        return r["status"]
+    if r["status"] == "ok":
+        return f"{r['value_pct']:+.2f} %"
+    return f"{r['value_pct']:+.2f} %" + (f" {marks[r['status']]}" if marks else f" ({r['status']})")
+
+
+def _bd_grid(title: str, corner: str, rows: list[tuple[str, str]], cols: list[tuple[str, str]], cell) -> Table:
+    """A table with `rows` down and `cols` across, each a (key, header) pair; cell(row key, col key) -> text."""
+    t = Table(title=title, title_justify="left")
+    t.add_column(corner)
+    for _, header in cols:
+        t.add_column(escape(header), justify="right", overflow="fold")   # a squeezed cell wraps, never loses text
+    for key, name in rows:
+        t.add_row(escape(name), *(cell(key, c) for c, _ in cols))
     return t
+
+
+def bd_tables(report: dict, width: int = 80) -> list[Table]:
+    """The BD-rate tables as printed, in the first layout whose tables all fit `width` columns: configurations
+    down and metric x (each source, all) across (one table: the usual few sources); sources down and metric x
+    configuration across (more sources than configurations); else a table per metric, with the longer list
+    down. The last layout is printed even when it does not fit (rich wraps its cells)."""
+    anchor = report["settings"]["anchor"]
+    rows = report["bd_rate"]
+    sources = list(dict.fromkeys(r["source"] for r in rows))
+    names = {**source_labels([s for s in sources if s != "all"]), "all": "all"}   # a/clip.mp4, b/clip.mp4
+    configs = list(dict.fromkeys(r["config"] for r in rows))
+    cells = {(r["config"], r["metric"], r["source"]): _bd_cell(r) for r in rows}
+    title = f"BD-rate vs {anchor} (negative: fewer bits for the same quality)"
+    src = [(s, names[s]) for s in sources]
+    cfg = [(c, c) for c in configs]
+    layouts = [
+        [_bd_grid(title, "configuration", cfg, [((m, s), f"{m} {n}") for m in METRICS for s, n in src],
+                  lambda c, k: cells[(c, k[0], k[1])])],
+        [_bd_grid(title, "source", src, [((m, c), f"{m} {c}") for m in METRICS for c in configs],
+                  lambda s, k: cells[(k[1], k[0], s)])],
+    ]
+
+    def per_metric() -> list[Table]:
+        return [_bd_grid(f"{title}: {_METRIC_NAMES[m]}", "source", src, cfg, lambda s, c, m=m: cells[(c, m, s)])
+                if len(sources) >= len(configs) else
+                _bd_grid(f"{title}: {_METRIC_NAMES[m]}", "configuration", cfg, src,
+                         lambda c, s, m=m: cells[(c, m, s)])
+                for m in METRICS]
+    layouts.append(per_metric())
+    measure = Console(width=10_000)   # the width a table wants (a console of `width` caps it at `width`)
+    for layout in layouts:
+        if all(measure.measure(t).maximum <= width for t in layout):
+            return layout
+    # still too wide: the statuses become marks ("-3.10 % *1"), explained once under each table
+    flagged = sorted({r["status"] for r in rows if r["status"] != "ok" and r["value_pct"] is not None})
+    marks = {st: f"*{i}" for i, st in enumerate(flagged, 1)}
+    cells.update({(r["config"], r["metric"], r["source"]): _bd_cell(r, marks) for r in rows})
+    tables = per_metric()
+    for t in tables:
+        t.caption = "  ".join(f"{m} {st}" for st, m in marks.items()) or None
+        t.caption_justify = "left"
+    return tables
 
 
 def cost_table(report: dict) -> Table:
@@ -139,7 +184,8 @@ def compare_cmd(sources, out_dir, encoders, speed, anchor, points, vmaf_range, m
 def _render(report: CompareReport) -> None:
     d = report.data
     if d["bd_rate"]:
-        err_console.print(bd_table(d))
+        for t in bd_tables(d, err_console.width):
+            err_console.print(t)
     else:  # one configuration: nothing to hold against the anchor (an empty table printed its title only)
         err_console.print(f"BD-rate: none, only one configuration ({escape(d['settings']['anchor'])}, the anchor); "
                           "give --encoders two or more", highlight=False, soft_wrap=True)

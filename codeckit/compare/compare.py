@@ -101,7 +101,8 @@ def _compare(sources, out_dir, options, *, on_event, cancel) -> CompareReport:
     try:
         journal = Journal.in_folder(out).open()
     except OSError as exc:
-        raise CodeckitError(f"cannot write to the output folder: {exc.strerror}", path=out) from exc
+        raise CodeckitError(f"cannot write to the output folder: {exc.strerror}", path=out,
+                            code="output_not_writable") from exc
     try:
         journal.remove_leftovers()
         remove_stale_temps(out)

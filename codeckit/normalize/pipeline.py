@@ -186,7 +186,8 @@ def normalize(sources: Iterable[str | os.PathLike], out_dir: str | os.PathLike, 
     try:
         state.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise CodeckitError(f"cannot write to the output folder: {exc.strerror}", path=out) from exc
+        raise CodeckitError(f"cannot write to the output folder: {exc.strerror}", path=out,
+                            code="output_not_writable") from exc
     emit = on_event or (lambda kind, data: None)
 
     inputs = _find_inputs(walk, state, storage)

@@ -13,7 +13,7 @@ import math
 import tarfile
 from pathlib import Path
 
-from ..errors import CodeckitError, FeatureMissing
+from ..errors import CodeckitError, ConfigError, FeatureMissing
 from ..fileio import atomic_path, atomic_write_text
 
 #: Nested fields stored as JSON text in Parquet: their shape differs from record to record.
@@ -179,5 +179,6 @@ def parse_size(text: str | int) -> int:
     except ValueError:
         value = -1
     if unit not in units or not math.isfinite(value) or value * units[unit] < 1:
-        raise CodeckitError(f"not a size: {text!r}", hint="write it like 500MB, 1GiB or 200000 (at least 1 byte)")
+        raise ConfigError(f"not a size: {text!r}", hint="write it like 500MB, 1GiB or 200000 (at least 1 byte)",
+                          code="bad_option")
     return int(value * units[unit])

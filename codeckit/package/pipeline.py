@@ -207,7 +207,8 @@ def _package(sources, out_dir, options, *, on_event, cancel) -> PackageReport:
     try:
         journal = Journal.in_folder(out).open()
     except OSError as exc:
-        raise CodeckitError(f"cannot write to the output folder: {exc.strerror}", path=out) from exc
+        raise CodeckitError(f"cannot write to the output folder: {exc.strerror}", path=out,
+                            code="output_not_writable") from exc
     try:
         remove_stale_packages(out)
         finals = _names(walk.sources, out)

@@ -4,5 +4,6 @@
 """
 from .files import CSV_COLUMNS, SCHEMA_VERSION, write_csv, write_json
 from .html import write_html
+from .labels import source_labels
 
-__all__ = ["CSV_COLUMNS", "SCHEMA_VERSION", "write_csv", "write_html", "write_json"]
+__all__ = ["CSV_COLUMNS", "SCHEMA_VERSION", "source_labels", "write_csv", "write_html", "write_json"]

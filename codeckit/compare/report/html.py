@@ -6,6 +6,7 @@ from pathlib import Path
 
 from ...fileio import atomic_write_text
 from . import plots
+from .labels import source_labels
 
 _CSS = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em auto;max-width:1100px;
@@ -41,10 +42,11 @@ def bd_section(report: dict) -> str:
     rows = report["bd_rate"]
     sources = list(dict.fromkeys(r["source"] for r in rows))
     configs = list(dict.fromkeys(r["config"] for r in rows))
+    names = {**source_labels([s for s in sources if s != "all"]), "all": "all sources (mean)"}
     out = []
     for metric in ("vmaf", "psnr_y"):
         cells = {(r["source"], r["config"]): r for r in rows if r["metric"] == metric}
-        body = [[escape(Path(s).name if s != "all" else "all sources (mean)")]
+        body = [[escape(names[s])]
                 + [_bd_cell(cells[(s, c)]) for c in configs if (s, c) in cells] for s in sources]
         out.append(f"<h3>{'VMAF' if metric == 'vmaf' else 'PSNR-Y'}</h3>" + _table(["source", *configs], body))
     anchor = report["settings"]["anchor"]
