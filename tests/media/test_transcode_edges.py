@@ -1,0 +1,53 @@
+"""`codeckit transcode` on the odd archive files the hunt of issue h11 found defects with (one test each)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from codeckit.errors import VerifyError
+from codeckit.ffmpeg import input_url, run_ffmpeg
+from codeckit.plan import Expectation
+from codeckit.probe import probe
+from codeckit.verify import verify_output
+
+from tests.media.test_transcode import FAST, codeckit
+
+
+def _clip_with_empty_audio(path: Path) -> Path:
+    """320x240 1 s H.264 with an AAC stream that holds no sample (a camera that recorded no sound: MKV keeps
+    the stream; MP4 muxers drop it, so only MKV can carry one)."""
+    run_ffmpeg(["-y", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=1",
+                "-f", "lavfi", "-i", "aevalsrc=0:d=0:s=48000", "-map", "0:v", "-map", "1:a",
+                "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", input_url(path)],
+               subject=path, loglevel="error")
+    return path
+
+
+@pytest.mark.parametrize("profile", ["archive-hevc", "web-h264"])
+def test_an_audio_stream_without_samples_is_not_a_failed_output(tmp_path, profile):
+    # before: "output check failed: audio stream #1 has no packets" (copy into MKV) and "0 audio stream(s),
+    # expected 1" (AAC encode into MP4): the source's stream was empty, so the output had nothing to carry
+    src = _clip_with_empty_audio(tmp_path / "silent.mkv")
+    assert len(probe(src).audio) == 1
+    out = tmp_path / "out"
+    r = codeckit("transcode", src, "-o", out, "-p", profile, *FAST, "--json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    item = json.loads(r.stdout)["items"][0]
+    assert item["state"] == "done", item
+
+
+def test_an_output_that_lost_real_audio_still_fails_the_check(tmp_path):
+    """The excuse above is only for a source whose audio had nothing: losing real sound is still caught."""
+    src = tmp_path / "sound.mkv"
+    run_ffmpeg(["-y", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=1",
+                "-f", "lavfi", "-i", "sine=sample_rate=48000:duration=1", "-c:v", "libx264",
+                "-preset", "ultrafast", "-c:a", "aac", input_url(src)], subject=src, loglevel="error")
+    mute = tmp_path / "mute.mkv"
+    run_ffmpeg(["-y", "-i", input_url(src), "-map", "0:v", "-c", "copy", input_url(mute)], subject=mute,
+               loglevel="error")
+    expect = Expectation(video_codec="h264", audio_streams=1, subtitle_streams=0, duration_s=1.0, frames=25,
+                         frames_exact=False, source=str(src))
+    with pytest.raises(VerifyError, match="0 audio stream"):
+        verify_output(mute, expect)
