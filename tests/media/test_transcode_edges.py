@@ -51,3 +51,37 @@ def test_an_output_that_lost_real_audio_still_fails_the_check(tmp_path):
                          frames_exact=False, source=str(src))
     with pytest.raises(VerifyError, match="0 audio stream"):
         verify_output(mute, expect)
+
+
+def _cutting_ffmpeg(folder: Path, keep_percent: int) -> dict:
+    """CODECKIT_FFMPEG: the real FFmpeg, then an item's output cut to `keep_percent` % of its size (a muxer or
+    a disk that lost the file's tail while FFmpeg still exited 0)."""
+    from codeckit.ffmpeg import ffmpeg_exe
+    wrapper = folder / "ffmpeg-cut"
+    wrapper.write_text(f"""#!/bin/bash
+{ffmpeg_exe()} "$@"; rc=$?
+out="${{@: -1}}"; out="${{out#file:}}"
+case "$out" in *codeckit-tmp*) truncate -s $(( $(stat -c %s "$out") * {keep_percent} / 100 )) "$out";; esac
+exit $rc
+""")
+    wrapper.chmod(0o755)
+    return {"CODECKIT_FFMPEG": str(wrapper)}
+
+
+@pytest.mark.parametrize("profile", ["archive-hevc", "web-h264"])
+def test_an_output_cut_short_by_one_percent_fails_the_check(tmp_path, profile):
+    # before: the last frame or two of an MKV (and an MP4's tail under the sampled check) could be lost and
+    # still pass, even with --verify full: the frame count has a tolerance of 2 and FFmpeg's demuxer only
+    # logs "File ended prematurely"; now the container's own size fields are read against the file's size
+    import os
+    src = tmp_path / "two.mp4"
+    run_ffmpeg(["-y", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=2", "-c:v", "libx264",
+                "-preset", "ultrafast", "-g", "10", input_url(src)], subject=src, loglevel="error")
+    out = tmp_path / "out"
+    env = {**os.environ, **_cutting_ffmpeg(tmp_path, 99)}
+    r = codeckit("transcode", src, "-o", out, "-p", profile, *FAST, "--force-encode", "--json", env=env)
+    assert r.returncode == 1, r.stdout + r.stderr
+    item = json.loads(r.stdout)["items"][0]
+    assert item["state"] == "failed" and item["code"] == "verify_failed", item
+    assert "truncated" in item["reason"], item
+    assert not [p for p in out.iterdir() if not p.name.startswith(".codeckit-journal")]
