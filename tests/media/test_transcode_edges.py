@@ -85,3 +85,22 @@ def test_an_output_cut_short_by_one_percent_fails_the_check(tmp_path, profile):
     assert item["state"] == "failed" and item["code"] == "verify_failed", item
     assert "truncated" in item["reason"], item
     assert not [p for p in out.iterdir() if not p.name.startswith(".codeckit-journal")]
+
+
+def test_an_empty_s3_prefix_is_one_failed_item_in_every_batch_command(s3, s3_sources, tmp_path):
+    # before: transcode failed the item (exit 1), while compare and package stopped the whole run with exit 2
+    # ("no such object"), though a local source that is not there is a failed item in both (exit 1) and the
+    # README says so for compare ("a source that cannot be read fails on its own ... exit code 1")
+    from codeckit.compare.compare import CompareOptions, compare
+    from codeckit.storage import Storage
+    missing = s3_sources.rsplit("/", 1)[0] + "/nothing-here"
+    for cmd in (["transcode", missing, "-o", tmp_path / "t", "-p", "web-h264"],
+                ["compare", missing, "-o", tmp_path / "c"],
+                ["package", missing, "-o", tmp_path / "p"]):
+        r = codeckit(*cmd)
+        assert r.returncode == 1, (cmd[0], r.stdout, r.stderr)
+        assert missing in r.stdout + r.stderr and "Traceback" not in r.stderr, (cmd[0], r.stdout, r.stderr)
+    report = compare([f"{s3_sources}/a.mp4", missing], tmp_path / "both",
+                     CompareOptions(encoders="libx264:fastest", points=2), storage=Storage())
+    assert {f["source"] for f in report.failures} == {missing}, report.failures
+    assert len(report.data["results"]) == 2, report.data["results"]
