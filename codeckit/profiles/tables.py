@@ -131,6 +131,7 @@ def _check_consistency(t: Target, flat: dict, origins: dict[str, str], source: s
         raise _fail("video.implementation", v.implementation,
                     "hardware, software, " + ", ".join(i.name for i in same), origins, source,
                     problem=f"does not encode {v.codec}", code="conflicting_fields", blame=("video.codec",))
+    _check_pix_fmt_depth(v, flat, origins, source)
     given = [k for k in ("video.quality", "video.quality.knob", "video.quality.vmaf") if k in flat]
     if len(given) > 1:
         raise _fail(given[1], flat[given[1]], "one of quality = N (0-100), quality = { knob = N }, "
@@ -144,6 +145,20 @@ def _check_consistency(t: Target, flat: dict, origins: dict[str, str], source: s
         key = "video.width" if v.width % 2 else "video.height"
         raise _fail(key, getattr(v, key.split(".")[1]), "an even number of pixels", origins, source,
                     problem="is odd")
+
+
+def _check_pix_fmt_depth(v, flat: dict, origins: dict[str, str], source: str | None) -> None:
+    """bit_depth = 10 with pix_fmt = "yuv420p" made an 8-bit output, silently: a named pixel format must have the
+    bit depth the profile gives (when it gives one; without it the pixel format decides)."""
+    from ..probe import _bit_depth as depth_of     # (imported here: probe imports PyAV)
+    if "video.bit_depth" not in flat or not isinstance(v.bit_depth, int) or v.pix_fmt in (None, "source"):
+        return
+    depth = depth_of(v.pix_fmt)
+    if depth is not None and depth != v.bit_depth:
+        raise _fail("video.pix_fmt", v.pix_fmt, f"a {v.bit_depth}-bit pixel format or \"auto\" (the encoder's), "
+                    f"or video.bit_depth = {depth}",
+                    origins, source, problem=f"is {depth}-bit: it conflicts with video.bit_depth = {v.bit_depth}",
+                    code="conflicting_fields", blame=("video.bit_depth",))
 
 
 # ---------------------------------------------------------------- --set, and the way back

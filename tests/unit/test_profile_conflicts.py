@@ -35,3 +35,15 @@ def test_a_conflict_inside_the_file_names_the_file(tmp_path):
     p.write_text(MINE.replace('container = "mp4"', 'container = "webm"'))
     with pytest.raises(ConfigError, match="mine.toml: container = 'webm' cannot hold h264"):
         load_profile(p)
+
+
+@pytest.mark.parametrize("depth, pix_fmt, bits", [(10, "yuv420p", 8), (8, "yuv420p10le", 10)])
+def test_a_pixel_format_of_another_bit_depth_than_the_profiles_is_refused(tmp_path, depth, pix_fmt, bits):
+    # before: bit_depth = 10 with pix_fmt = "yuv420p" transcoded to an 8-bit yuv420p output, and said "done"
+    p = tmp_path / "mine.toml"
+    p.write_text(f'[video]\nbit_depth = {depth}\npix_fmt = "{pix_fmt}"\n')
+    with pytest.raises(ConfigError, match=f"mine.toml: video.pix_fmt = '{pix_fmt}' is {bits}-bit: it conflicts "
+                                          f"with video.bit_depth = {depth}"):
+        load_profile(p)
+    assert load_profile(p, [f"video.bit_depth={bits}"]).video.pix_fmt == pix_fmt
+    assert load_profile(tmp_path / "mine.toml", ["video.pix_fmt=source"]).video.bit_depth == depth
