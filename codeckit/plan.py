@@ -60,6 +60,9 @@ class Expectation:
     frames_exact: bool                # False: an estimate (duration x rate), checked loosely
     width: int | None = None
     height: int | None = None
+    # the source file: an output missing audio is checked against it (a source stream with no sample leaves
+    # the output nothing to carry: MP4 muxers drop such a stream, MKV keeps it empty)
+    source: str | None = None
 
 
 @dataclass
@@ -179,7 +182,8 @@ def plan(info: MediaInfo, target: Target, output: str | os.PathLike, *, knob_val
     stream_args, audio_n, subs_n = stream_args_for(info, target, notes)
     out_fps, frames, frames_exact = _output_timing(v, info, target)
     expect = Expectation(video_codec=tv.codec, audio_streams=audio_n, subtitle_streams=subs_n,
-                         duration_s=_duration(info, v), frames=frames, frames_exact=frames_exact)
+                         duration_s=_duration(info, v), frames=frames, frames_exact=frames_exact,
+                         source=info.path)
 
     if not force_encode and tv.remux:
         why_not = remux_blockers(info, target, depth)

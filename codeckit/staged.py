@@ -90,11 +90,14 @@ def stage_sources(storage: Storage, sources: Iterable[str], folder: Path,
             out.append(src)
             continue
         objects = storage.listing(src)
-        if not objects:
-            with storage.calling(src, "read"):
-                raise FileNotFoundError(src)
-        single = len(objects) == 1 and next(iter(objects)).rstrip("/") == src.rstrip("/")
         top = folder / hashlib.sha1(src.encode()).hexdigest()[:10]
+        if not objects:
+            # no object there: a path that does not exist, named by its URL, fails as its own item (exit 1) in
+            # the batch as a missing local file does, and the other sources go on (transcode does the same)
+            aliases[str(top)] = src
+            out.append(str(top))
+            continue
+        single = len(objects) == 1 and next(iter(objects)).rstrip("/") == src.rstrip("/")
         aliases[str(top)] = src.rstrip("/").rsplit("/", 1)[0] if single else src
         for url, info in objects.items():
             if is_temp_key(url):

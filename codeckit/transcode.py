@@ -13,7 +13,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any, Callable
 
 from .batch import BatchEvent, BatchItem, BatchReport, ItemContext, Journal, auto_jobs, cpu_count, run_batch
@@ -152,21 +152,32 @@ def output_for(source: Source, out_dir: Path, target: Target) -> Path:
 
 
 def _outputs(sources: list[Source], out_dir: Path, target: Target) -> list[Path]:
-    """One output per source. Sources that would meet (a.mov, a.mp4 -> a.mp4) keep their own extension
-    (a.mov.mp4), except the one already named like the output."""
-    plain = [output_for(s, out_dir, target) for s in sources]
-    groups: dict[Path, list[int]] = {}
+    """One output per source, under `out_dir` (see `output_names`)."""
+    return [out_dir / rel for rel in output_names([s.relative for s in sources], target.extension)]
+
+
+def output_names(relatives: list[PurePath], extension: str) -> list[PurePath]:
+    """One relative output per source (its relative path, `extension` for its own), never two on one name.
+    Sources that would meet (a.mov, a.mp4 -> a.mp4) keep their own extension (a.mov.mp4), except the one already
+    named like the output; a name that is still taken (a source named a.mov.mp4 beside a.mov) gets a number
+    (a.mov-2.mp4). The same for local and object-storage outputs, so a batch names its outputs one way."""
+    plain = [r.with_suffix(extension) for r in relatives]
+    groups: dict[PurePath, list[int]] = {}
     for i, dst in enumerate(plain):
         groups.setdefault(dst, []).append(i)
+    renamed = []
+    for members in groups.values():
+        keeper = next((i for i in members if relatives[i].suffix == extension), members[0])
+        renamed += [i for i in members if i != keeper]
     outs = list(plain)
-    for dst, members in groups.items():
-        if len(members) < 2:
-            continue
-        keeper = next((i for i in members if sources[i].relative.suffix == target.extension), members[0])
-        for i in members:
-            if i != keeper:
-                rel = sources[i].relative
-                outs[i] = out_dir / rel.with_name(rel.name + target.extension)
+    taken = {plain[i] for i in range(len(plain)) if i not in set(renamed)}
+    for i in sorted(renamed):
+        rel, n = relatives[i], 2
+        name = rel.with_name(rel.name + extension)
+        while name in taken:
+            name, n = rel.with_name(f"{rel.name}-{n}{extension}"), n + 1
+        taken.add(name)
+        outs[i] = name
     return outs
 
 

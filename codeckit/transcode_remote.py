@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from types import SimpleNamespace
 
 from .batch import BatchItem, ItemContext, run_batch
@@ -58,17 +58,11 @@ def remote_work(p: RemotePayload, ctx: ItemContext) -> EncodeResult:
 
 
 def remote_outputs(found, out: str, target: Target) -> list[str]:
-    """One output URL per source (its key path mirrored, the extension the target's); sources that would meet
-    keep their own extension (a.mov.mp4), as local transcode does."""
-    outs, seen = [], set()
-    for s in found:
-        rel = Path(s.relative)
-        dst = join(out, rel.with_suffix(target.extension).as_posix())
-        if dst in seen:
-            dst = join(out, rel.with_name(rel.name + target.extension).as_posix())
-        seen.add(dst)
-        outs.append(dst)
-    return outs
+    """One output URL per source (its key path mirrored, the extension the target's), named as local transcode
+    names them (`codeckit.transcode.output_names`: a.mov beside a.mp4 -> a.mov.mp4)."""
+    from .transcode import output_names
+    rels = output_names([PurePosixPath(Path(s.relative).as_posix()) for s in found], target.extension)
+    return [join(out, rel.as_posix()) for rel in rels]
 
 
 def transcode_remote(sources, out: str, target: Target, opts, storage: Storage, *, on_event=None,

@@ -21,8 +21,10 @@ else:  # pragma: no cover - Python 3.10
 
 
 def _fail(key: str, value: Any, allowed: str, origins: dict[str, str], source: str | None,
-          problem: str = "is not allowed", code: str = "invalid_value") -> ConfigError:
-    where = origins.get(key) or source or "profile"
+          problem: str = "is not allowed", code: str = "invalid_value", blame: tuple[str, ...] = ()) -> ConfigError:
+    """`blame`: the other fields of a conflict; the first given by a --set is named (the file's container
+    cannot hold ffv1 because --set video.codec=ffv1 asked for it)."""
+    where = next((origins[k] for k in (key, *blame) if k in origins), None) or source or "profile"
     return ConfigError(f"{key} = {value!r} {problem}", path=where, hint=f"allowed: {allowed}", code=code)
 
 
@@ -119,15 +121,17 @@ def _check_consistency(t: Target, flat: dict, origins: dict[str, str], source: s
     if v.codec not in cont.video:
         holders = [c.name for c in CONTAINERS.values() if v.codec in c.video]
         raise _fail("container", t.container, ", ".join(holders) + f" (for {v.codec})", origins, source,
-                    problem=f"cannot hold {v.codec} video", code="conflicting_fields")
+                    problem=f"cannot hold {v.codec} video", code="conflicting_fields", blame=("video.codec",))
     if t.audio.mode == "encode" and cont.audio is not None and t.audio.codec not in cont.audio:
         raise _fail("audio.codec", t.audio.codec, ", ".join(sorted(cont.audio)) + f" (in {t.container})",
-                    origins, source, problem=f"cannot go into {t.container}", code="conflicting_fields")
+                    origins, source, problem=f"cannot go into {t.container}", code="conflicting_fields",
+                    blame=("container", "audio.mode"))
     if v.implementation not in PREFERENCES and BY_NAME[v.implementation].codec != v.codec:
         same = [i for i in BY_NAME.values() if i.codec == v.codec]
         raise _fail("video.implementation", v.implementation,
                     "hardware, software, " + ", ".join(i.name for i in same), origins, source,
-                    problem=f"does not encode {v.codec}", code="conflicting_fields")
+                    problem=f"does not encode {v.codec}", code="conflicting_fields", blame=("video.codec",))
+    _check_pix_fmt_depth(v, flat, origins, source)
     given = [k for k in ("video.quality", "video.quality.knob", "video.quality.vmaf") if k in flat]
     if len(given) > 1:
         raise _fail(given[1], flat[given[1]], "one of quality = N (0-100), quality = { knob = N }, "
@@ -141,6 +145,20 @@ def _check_consistency(t: Target, flat: dict, origins: dict[str, str], source: s
         key = "video.width" if v.width % 2 else "video.height"
         raise _fail(key, getattr(v, key.split(".")[1]), "an even number of pixels", origins, source,
                     problem="is odd")
+
+
+def _check_pix_fmt_depth(v, flat: dict, origins: dict[str, str], source: str | None) -> None:
+    """bit_depth = 10 with pix_fmt = "yuv420p" made an 8-bit output, silently: a named pixel format must have the
+    bit depth the profile gives (when it gives one; without it the pixel format decides)."""
+    from ..probe import _bit_depth as depth_of     # (imported here: probe imports PyAV)
+    if "video.bit_depth" not in flat or not isinstance(v.bit_depth, int) or v.pix_fmt in (None, "source"):
+        return
+    depth = depth_of(v.pix_fmt)
+    if depth is not None and depth != v.bit_depth:
+        raise _fail("video.pix_fmt", v.pix_fmt, f"a {v.bit_depth}-bit pixel format or \"auto\" (the encoder's), "
+                    f"or video.bit_depth = {depth}",
+                    origins, source, problem=f"is {depth}-bit: it conflicts with video.bit_depth = {v.bit_depth}",
+                    code="conflicting_fields", blame=("video.bit_depth",))
 
 
 # ---------------------------------------------------------------- --set, and the way back

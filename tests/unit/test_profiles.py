@@ -86,7 +86,8 @@ def test_invalid_toml_and_missing_profiles(tmp_path):
 
 def test_set_overrides_parse_values_and_name_the_option():
     t = load_profile("web-h264", ["video.quality=80", "video.codec=hevc", "audio.mode=drop", "video.fps=30000/1001",
-                                  "video.keyint=2s", "faststart=false", "video.bit_depth=10"])
+                                  "video.keyint=2s", "faststart=false", "video.bit_depth=10",
+                                  "video.pix_fmt=auto"])   # (web-h264's yuv420p is 8-bit: refused with 10)
     assert (t.video.quality, t.video.codec, t.audio.mode, t.video.fps, t.video.keyint_s, t.faststart,
             t.video.bit_depth) == (80.0, "hevc", "drop", "30000/1001", 2.0, False, 10)
     assert load_profile("web-h264", ["video.quality.vmaf=93"]).video.vmaf == 93.0
