@@ -57,11 +57,12 @@ def bd_section(report: dict) -> str:
 
 def rd_section(report: dict) -> str:
     labels = report["settings"]["encoders"]
+    names = source_labels([s["path"] for s in report["sources"]])     # a/clip.mp4, b/clip.mp4: not clip.mp4 twice
     figs = []
     for s in report["sources"]:
         rows = [r for r in report["results"] if r["source"] == s["path"]]
         hull = [h for h in report["hull"] if h["source"] == s["path"]]
-        figs.append(f'<div class="plot">{plots.rd_curves(s["path"], rows, hull, labels)}</div>')
+        figs.append(f'<div class="plot">{plots.rd_curves(s["path"], rows, hull, labels, names[s["path"]])}</div>')
     return "<h2>Rate-distortion curves</h2><div class='plots'>" + "".join(figs) + "</div>"
 
 

@@ -30,8 +30,9 @@ def colors(labels: list[str]) -> dict[str, str]:
     return {label: _COLORS[i % len(_COLORS)] for i, label in enumerate(labels)}
 
 
-def rd_curves(source: str, rows: list[dict], hull: list[dict], labels: list[str]) -> str:
-    """Bitrate (log) vs VMAF of every configuration on one source, with the convex hull dashed."""
+def rd_curves(source: str, rows: list[dict], hull: list[dict], labels: list[str], title: str | None = None) -> str:
+    """Bitrate (log) vs VMAF of every configuration on one source, with the convex hull dashed; `title` (else
+    the file's name) names the source (report.labels.source_labels tells same-named sources apart)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     col = colors(labels)
@@ -45,7 +46,7 @@ def rd_curves(source: str, rows: list[dict], hull: list[dict], labels: list[str]
     ax.set_xscale("log")
     ax.set_xlabel("bitrate (kb/s, log)")
     ax.set_ylabel("VMAF")
-    ax.set_title(Path(source).name, fontsize=10)
+    ax.set_title(title or Path(source).name, fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=8)
