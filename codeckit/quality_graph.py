@@ -262,7 +262,7 @@ def chained_scoring_command(ref: InputVideo, dists: Sequence[InputVideo], s: "Qu
 
 
 def _same_rate(a: Fraction | None, b: Fraction) -> bool:
-    """Whether `_match_rates` leaves a distorted at rate `a` against a reference at `b` unresampled."""
+    """Whether a distorted at rate `a` plays at a reference's rate `b` (`_match_rates` leaves it unresampled)."""
     return bool(a) and abs(float(a) - float(b)) <= 1e-4 * float(b)
 
 
@@ -369,8 +369,7 @@ def _match_color_tags(d, r, ref: InputVideo, dist: InputVideo):
 def _match_rates(d, r, ref: InputVideo, dist: InputVideo):
     """Frame rates differ (or wander): the distorted is resampled to the reference's rate, so each reference
     frame meets the distorted frame shown at that moment."""
-    if not ref.fps or not (ref.vfr or dist.vfr or dist.fps is None or
-                           abs(float(dist.fps) - float(ref.fps)) > 1e-4 * float(ref.fps)):
+    if not ref.fps or not (ref.vfr or dist.vfr or not _same_rate(dist.fps, ref.fps)):
         return d, r, False
     d = d.filter("fps", fps=fps_text(ref.fps))
     if ref.vfr:

@@ -18,6 +18,7 @@ from ..errors import CodeckitError, ConfigError
 from ..probe import MediaInfo, probe
 from ..quality import check_scorable
 from ..sources import remove_stale_temps, walk_sources
+from ..staged import portable, staged_run  # staged sources are named by URL, not by scratch copies
 from ..transcode import threads_per_item
 from . import analysis
 from .configs import Config, find_config, parse_configs
@@ -75,7 +76,6 @@ def compare(sources: list[str | os.PathLike], out_dir: str | os.PathLike, option
     """Encode every source with every configuration at `points` knob values, measure each encode, and write
     report.json, results.csv and report.html into `out_dir`. A rerun reuses every finished result.
     Sources and `out_dir` may be object-storage URLs: the run is then staged (codeckit.staged)."""
-    from ..staged import staged_run
     with staged_run(sources, out_dir, storage) as (local_sources, local_out):
         report = _compare(local_sources, local_out, options, on_event=on_event, cancel=cancel)
     if str(local_out) != str(out_dir):
@@ -110,7 +110,6 @@ def _compare(sources, out_dir, options, *, on_event, cancel) -> CompareReport:
         rows = run.all(infos)
     finally:
         journal.close()
-    from ..staged import portable   # staged sources and output: their URLs, not scratch folders that are gone
     failures = portable(failures + run.failures)
     # as JSON keeps it (tuples become lists), so the data returned equals report.json's
     data = portable(json.loads(json.dumps(_report(infos, configs, anchor, opts, model, vers, rows, run.placements,
@@ -237,7 +236,6 @@ def _report(infos: list[MediaInfo], configs: list[Config], anchor: Config, opts:
             vers: dict, rows: list[dict], placements: list[dict], failures: list[dict]) -> dict:
     """report.json's data (all but "run"): the same on a rerun that only reads the journal. Sources are named
     as results name them (a staged source by its URL: codeckit.staged.portable)."""
-    from ..staged import portable
     sources = portable([i.path for i in infos])
     order = {label: k for k, label in enumerate(c.label for c in configs)}
     rows = sorted(rows, key=lambda r: (sources.index(r["source"]), order[r["config"]], r["bitrate"]))

@@ -21,6 +21,7 @@ from ..plan import PLAN_VERSION, EncodeJob
 from ..probe import MediaInfo
 from ..profiles import AudioTarget, Target, VideoTarget
 from ..quality import QualitySettings, measure
+from ..staged import file_stamp, portable  # a staged run's scratch copies: their URLs, the same every run
 from .configs import Config
 from .points import place_points
 
@@ -43,7 +44,6 @@ def config_target(config: Config) -> Target:
 
 def source_identity(path: str | os.PathLike) -> list:
     """Path, size and mtime (a staged object's URL, size and ETag): codeckit.staged.file_stamp."""
-    from ..staged import file_stamp
     return file_stamp(path)
 
 
@@ -107,7 +107,6 @@ class PointWork:
 
 
 def point_key(w: PointWork, versions: dict) -> str:
-    from ..staged import portable     # a staged run's scratch folders are new on every run
     return item_key("point", [source_identity(w.source), portable(w.argv[1:]), _versions_of(versions, w.config.encoder),
                               QUALITY.key()])
 
@@ -133,7 +132,6 @@ def run_point(w: PointWork, ctx: ItemContext) -> dict:
     frames = decoded or q.frames
     vm, m = q.vmaf, q.metrics
     impl = w.config.implementation
-    from ..staged import portable     # kept in the journal: a staged source's URL, not its scratch copy
     return {"source": portable(w.source), "config": w.config.label, "encoder": w.config.encoder, "speed": w.config.speed,
             "knob": w.knob, "knob_option": impl.knob.option.lstrip("-"),
             "bytes": enc.bytes_out, "bitrate": round(8 * enc.bytes_out / w.duration_s, 3),
@@ -152,7 +150,6 @@ def run_point(w: PointWork, ctx: ItemContext) -> dict:
 def output_path(out_dir: Path, source: str, config: Config, knob: float) -> Path:
     """DIR/encodes/<source name>-<6 hex of its path>/<encoder>-<speed>-<knob>.mp4: two sources of one name
     in different folders do not meet."""
-    from ..staged import portable     # a staged source: its URL (its scratch copy's path is new every run)
     tag = hashlib.sha1(portable(os.path.abspath(source)).encode()).hexdigest()[:6]
     folder = out_dir / "encodes" / f"{Path(source).stem}-{tag}"
     return folder / f"{config.encoder}-{config.speed}-{config.implementation.knob.option.lstrip('-')}{knob:g}.mp4"

@@ -24,6 +24,7 @@ from ..probe import probe
 from ..profiles.fields import check_declared, choice, declared
 from ..profiles.target import implementation_value, speed_value
 from ..sources import Source, walk_sources
+from ..staged import file_stamp, portable, staged_run  # staged sources are named by URL
 from .check import PACKAGE_JSON, check_package
 from .ladder import Ladder, Rung, load_ladder, select_rungs
 from .manifests import declare_measured
@@ -158,7 +159,6 @@ def _names(sources: list[Source], out: Path) -> list[Path]:
 def item_key(source: Path, final: Path, options: PackageOptions) -> str:
     """The source (path, size, mtime; a staged object's URL, size and ETag), where it goes, and every option
     that changes the package."""
-    from ..staged import file_stamp, portable
     text = json.dumps([PACKAGE_VERSION, *file_stamp(source), portable(str(final)), options.fingerprint()],
                       default=str)
     return hashlib.sha1(text.encode()).hexdigest()[:20]
@@ -185,7 +185,6 @@ def package(sources: list[str | os.PathLike], out_dir: str | os.PathLike, option
             cancel: threading.Event | None = None, storage=None) -> PackageReport:
     """Package every source into out_dir/<name>; see the module's docstring. Sources and `out_dir` may be
     object-storage URLs: the run is then staged (codeckit.staged)."""
-    from ..staged import portable, staged_run
     with staged_run(sources, out_dir, storage) as (local_sources, local_out):
         report = _package(local_sources, local_out, options, on_event=on_event, cancel=cancel)
         if str(local_out) != str(out_dir):
@@ -275,7 +274,6 @@ def _package_one(p: _Payload, tmp: Path, ctx) -> PackageResult:
     pkg = tmp / "pkg"
     declare_measured(pkg)
     v = info.primary_video
-    from ..staged import portable     # a staged source: its URL, not its scratch copy
     meta = {"codeckit_package": PACKAGE_VERSION, "source": {"path": portable(p.source), "width": v.upright_width,
                                                              "height": v.upright_height},
             "segment_s": job.segment_s, "keyint": job.keyint, "fps": job.fps, "codec": o.codec,
