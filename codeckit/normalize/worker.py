@@ -34,16 +34,21 @@ class Task:
     force_encode: bool = False
     storage: object = None              # codeckit.storage.Storage when the source or OUT is a URL
     prefetch: tuple[str, ...] = ()      # sources this worker will likely get next (staged meanwhile)
+    info: object = None                 # codeckit.probe.MediaInfo, when the run probed the source already
 
 
 class ReadInfo(Step):
-    """Fills `item.info` (codeckit.probe's MediaInfo); rejects a source that does not open or has no video."""
+    """Fills `item.info` (codeckit.probe's MediaInfo, or the one the run probed already: `known`); rejects a source
+    that does not open or has no video."""
     name = "probe"
+
+    def __init__(self, known=None):
+        self.known = known
 
     def __call__(self, item):
         from ..probe import probe
         try:
-            item.info = probe(item.source)
+            item.info = self.known or probe(item.source)
         except ProbeError as exc:
             raise Rejected("decodable", f"undecodable: {exc.message}") from None
         if not item.info.video:
@@ -129,7 +134,7 @@ def _portable_args(args: list[str], source: Path, output: Path) -> list[str]:
 
 def build_steps(task: Task, publish=None, cancel=None) -> list[Step]:
     prof = task.profile
-    return [ReadInfo(), ScanFrames(prof.clips, prof.filters.black_luma),
+    return [ReadInfo(task.info), ScanFrames(prof.clips, prof.filters.black_luma),
             *build_filters(prof.filters, reject_hdr=prof.target.video.hdr == "reject"),
             CutClips(prof.clips, prof.fps), Annotate(), EncodeClips(task, publish, cancel)]
 

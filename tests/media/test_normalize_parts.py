@@ -122,3 +122,26 @@ def test_a_local_cluster_is_started_and_stopped_for_the_run(backend):
     assert np.unique([pid for _, pid in out]).size >= 1
 
 
+
+
+def test_the_heaviest_sources_are_queued_first_and_probed_once(parts, tmp_path):
+    """Two workers, in name order, would leave the 4 s 1080p source for last, alone on one core; the queue
+    weighs each source by its duration and picture (probed here, not again in the worker) and starts it
+    first. A file that does not probe keeps weight 1 and goes last, for its worker to reject by name."""
+    from codeckit.batch import BatchItem
+    from codeckit.normalize.pipeline import _longest_first
+    from codeckit.normalize.profile import load_training_profile
+    from codeckit.normalize.worker import Task
+
+    big = lavfi_clip(tmp_path / "z-big.mp4", duration=4, size="1920x1080")
+    broken = tmp_path / "a-broken.mp4"
+    broken.write_bytes(b"not a video")
+    prof = load_training_profile("training-480p24", (), None)
+    names = [parts["short"], broken, parts["moving"], big]
+    items = [BatchItem(key=str(p), label=str(p), payload=Task(source=str(p), content_hash="", key=str(p),
+                                                              profile=prof, out_dir=str(tmp_path)))
+             for p in sorted(names)]
+    order = _longest_first(items, jobs=2)
+    assert [Path(it.label).name for it in order] == ["z-big.mp4", "moving.mp4", "short.mp4", "a-broken.mp4"]
+    assert order[0].weight > 4 > order[1].weight > order[2].weight and order[3].weight == 1
+    assert order[0].payload.info.video[0].width == 1920 and order[-1].payload.info is None

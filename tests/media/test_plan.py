@@ -268,12 +268,17 @@ def test_native_knob_and_common_quality(clips, tmp_path):
     assert job.video_args[job.video_args.index("-crf") + 1] == "12"
 
 
-def test_threads_are_passed_to_the_encoder(clips, tmp_path):
+def test_threads_are_passed_to_the_encoder_and_the_decoder(clips, tmp_path):
     info = probe(clips.plain)
     job = plan(info, web(), tmp_path / "a.mp4", force_encode=True, threads=1)
     assert job.video_args[job.video_args.index("-threads") + 1] == "1"
+    args = job.args()
+    assert args.index("-threads") < args.index("-i")  # an input option: the decoder's
     job = plan(info, load_profile("archive-hevc", FAST), tmp_path / "b.mkv", threads=2)
     assert "pools=2" in job.video_args[job.video_args.index("-x265-params") + 1]
+    assert job.input_options[:2] == ["-threads", "2"]
+    assert "-threads" not in plan(info, web(), tmp_path / "c.mp4", force_encode=True).input_options
+    assert run(plan(info, web(), tmp_path / "d.mp4", force_encode=True, threads=1)).video[0].codec == "h264"
 
 
 # ---------------------------------------------------------------- audio, subtitles, metadata, container
