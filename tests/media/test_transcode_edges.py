@@ -116,4 +116,4 @@ def test_dropped_attachments_are_in_the_dry_run_and_the_json_report(clips, tmp_p
     r = codeckit("transcode", src, "-o", tmp_path / "out", "-p", "web-h264", *FAST, "--json")
     item = json.loads(r.stdout)["items"][0]
     assert item["state"] == "done", item
-    assert [n for n in item["plan"]["notes"] if n.startswith("1 attachment(s)")], item["plan"]["notes"]
+    assert [n for n in item["result"]["notes"] if n.startswith("1 attachment(s)")], item["result"]["notes"]
