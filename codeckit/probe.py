@@ -106,6 +106,10 @@ class MediaInfo:
     subtitles: list[SubtitleStreamInfo] = field(default_factory=list)
     chapters: int = 0
     tags: dict[str, str] = field(default_factory=dict)
+    # streams that are not pictures, sound or subtitles: Matroska attachments (fonts for ASS subtitles, cover
+    # images) and data streams (timecode tracks, camera telemetry). Counted so a plan can say it drops them.
+    attachments: int = 0
+    data_streams: int = 0
 
     @property
     def primary_video(self) -> VideoStreamInfo | None:
@@ -228,6 +232,8 @@ def _read(container, p: Path) -> MediaInfo:
     for s in container.streams.subtitles:
         info.subtitles.append(SubtitleStreamInfo(index=s.index, codec=codec_name(s.codec_context),
                                                  language=s.metadata.get("language")))
+    info.attachments = len(container.streams.attachments)
+    info.data_streams = len(container.streams.data)
     for s in container.streams.video:
         if s.disposition & av.stream.Disposition.attached_pic:
             continue  # cover art is not a video stream

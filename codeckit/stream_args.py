@@ -12,6 +12,7 @@ def stream_args_for(info: MediaInfo, target: Target, notes: list[str]) -> tuple[
     and how many audio and subtitle streams the output holds."""
     audio, n_audio = _audio_args(info, target, notes)
     subs, n_subs = _subtitle_args(info, target, notes)
+    _note_dropped_streams(info, target, notes)
     return audio + subs + _container_args(target), n_audio, n_subs
 
 
@@ -100,12 +101,29 @@ def _subtitle_args(info: MediaInfo, target: Target, notes: list[str]) -> tuple[l
     return args, n_subs
 
 
+def _keeps_attachments(target: Target) -> bool:
+    """Only Matroska holds attachments (the WebM and MP4 muxers refuse them); they are the fonts ASS subtitles
+    are drawn with (or cover images), so they go along when the subtitles do."""
+    return target.container == "mkv" and target.subtitles == "copy"
+
+
+def _note_dropped_streams(info: MediaInfo, target: Target, notes: list[str]) -> None:
+    """Say what the output will not carry of the streams no -map names: attachments, data streams."""
+    if info.attachments and not _keeps_attachments(target):
+        why = ("dropped with the subtitles (subtitles.mode = drop)" if target.container == "mkv"
+               else f"dropped: {target.container} cannot hold attachments")
+        notes.append(f"{info.attachments} attachment(s) (fonts, cover images) {why}")
+    if info.data_streams:
+        # no muxer takes them generically (Matroska refuses data streams; MP4's are codec-specific tracks)
+        notes.append(f"{info.data_streams} data stream(s) (timecode, telemetry) dropped: outputs carry video, "
+                     "audio and subtitles")
+
+
 def _container_args(target: Target) -> list[str]:
     """Attachments, metadata, chapters and the muxer's own options."""
     cont = CONTAINERS[target.container]
     args: list[str] = []
-    if target.container == "mkv" and target.subtitles == "copy":
-        # attachments (the fonts ASS subtitles are drawn with) travel with the subtitles, if there are any
+    if _keeps_attachments(target):
         args += ["-map", "0:t?", "-c:t", "copy"]
     args += ["-map_metadata", "0" if target.metadata else "-1", "-map_chapters", "0" if target.chapters else "-1"]
     args += ["-f", cont.format]

@@ -130,6 +130,8 @@ def _render_item(it) -> None:
         sizes = ", ".join(f"{x['height']}p" for x in r.rungs)
         err_console.print(f"[green]done[/]    {short_path(it.source)} -> {short_path(it.output)}  {r.implementation} "
                           f"[{sizes}]  {fmt_bytes(r.bytes)}  encode {r.encode_wall_s:.1f} s", highlight=False)
+        for note in r.notes:
+            err_console.print(f"  [dim]note: {escape(note)}[/]", highlight=False, soft_wrap=True)
     elif it.state == "skipped":
         err_console.print(f"[dim]skipped {short_path(it.source)}: {escape(it.reason or '')}[/]")
     else:

@@ -21,13 +21,18 @@ from pathlib import Path
 from ..codecs import SPEEDS, EncoderRequest, choose_encoder
 from ..codecs.table import speed_index
 from ..compare.rd import RDPoint, convex_hull as rd_convex_hull
+from ..errors import QualityError
 from ..ffmpeg import build_info
 from ..probe import MediaInfo
 from ..search.model import KnobGrid, MonotoneCurve
 from ..search.samples import POST_ROLL_S, PRE_ROLL_S, EncodeRecipe
 from ..search.sample_batch import probe_all
 from ..search.sample_encode import Prober
-from .ladder import Ladder, load_ladder, select_rungs
+from .ladder import Ladder, Rung, load_ladder, select_rungs
+
+#: The static ladder the per-title one is measured against (its sizes, its span of rates), and the one a source
+#: VMAF cannot score is packaged with.
+STATIC_LADDER = "apple"
 
 #: Common 0-100 qualities probed at every candidate size (x264: CRF 31 and 21). Two probes per size and the
 #: monotone curve between them: the analysis CPU is mostly sample encodes at the large sizes.
@@ -150,7 +155,7 @@ def candidate_sizes(info: MediaInfo, *, max_height: int | None, ladder: Ladder |
     """The static ladder's sizes this source can have (never above it), smallest first: `count` of them,
     nearest to heights spaced evenly in log height from the bottom to the top; or, with `step`, thinned so
     that each is at least `step` times taller than the next smaller one kept (the top and bottom kept)."""
-    rungs = select_rungs(info, ladder or load_ladder("apple"), max_height=max_height)
+    rungs = select_rungs(info, ladder or load_ladder(STATIC_LADDER), max_height=max_height)
     sizes = sorted({(r.width, r.height) for r in rungs}, key=lambda s: s[0] * s[1])
     if step is None:
         if len(sizes) <= count:
@@ -294,7 +299,7 @@ def static_span(info: MediaInfo, curves: list[SizeCurve], impl, *, codec: str, m
                 count: int | None) -> tuple[float, float, int]:
     """(lowest, highest bitrate, rungs) the Apple ladder would have on this source: its bottom and top rungs'
     capped rates, each the lower of the cap and the curve's rate at the ladder's quality."""
-    ladder = load_ladder("apple").for_codec(codec)
+    ladder = load_ladder(STATIC_LADDER).for_codec(codec)
     rungs = select_rungs(info, ladder, max_height=max_height, count=count)
     by_size = {(c.width, c.height): c for c in curves}
     u = KnobGrid.of(impl.knob, impl.knob.lo, impl.knob.hi).u(impl.knob.value_for_quality(ladder.quality))
@@ -333,5 +338,23 @@ def per_title_ladder(info: MediaInfo, options, workdir: Path, *, threads: int | 
     return record, ladder
 
 
+def per_title_rungs(info: MediaInfo, options, workdir: Path, *, threads: int | None = None
+                    ) -> tuple[dict | None, Ladder, list[Rung], list[str]]:
+    """(the ladder.json record, the ladder, its rungs, notes) of the per-title ladder; a source VMAF cannot score
+    (libvmaf: under 18 px a side, the `too_small` error, raised before any sample is encoded) gets the static
+    ladder instead (no record) and a note saying why, rather than failing."""
+    try:
+        record, ladder = per_title_ladder(info, options, workdir, threads=threads)
+    except QualityError as exc:
+        if exc.code != "too_small":
+            raise
+        ladder = load_ladder(STATIC_LADDER).for_codec(options.codec)
+        note = (f"per-title ladder not measured: the source {exc.message}; the static {ladder.name} ladder is "
+                "used instead")
+        return None, ladder, select_rungs(info, ladder, max_height=options.max_height, count=options.rungs), [note]
+    rungs = [Rung(r["width"], r["height"], r["maxrate"], r["knob"]) for r in record["rungs"]]
+    return record, ladder, rungs, []
+
+
 __all__ = ["Point", "SizeCurve", "analysis_samples", "best_at", "candidate_sizes", "convex_hull",
-           "measure_curves", "per_title_ladder", "pick_at_rates", "proxy_speed", "static_span"]
+           "measure_curves", "per_title_ladder", "per_title_rungs", "pick_at_rates", "proxy_speed", "static_span"]

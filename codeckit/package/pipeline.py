@@ -26,7 +26,7 @@ from ..profiles.target import implementation_value, speed_value
 from ..sources import Source, walk_sources
 from ..staged import file_stamp, portable, staged_run  # staged sources are named by URL
 from .check import PACKAGE_JSON, check_package
-from .ladder import Ladder, Rung, load_ladder, select_rungs
+from .ladder import Ladder, load_ladder, select_rungs
 from .manifests import declare_measured
 from .packager import FORMATS, packager_exe, run_packager
 from .renditions import rendition_job, rung_threads, run_renditions
@@ -94,6 +94,7 @@ class PackageResult:
     bytes: int
     check: dict
     ladder: dict | None = None          # per-title: the ladder.json record
+    notes: list[str] = field(default_factory=list)   # what was not done as asked, and why (also in package.json)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -249,11 +250,10 @@ def _work(p: _Payload, ctx) -> PackageResult:
 def _package_one(p: _Payload, tmp: Path, ctx) -> PackageResult:
     o = p.options
     info = probe(p.source)
-    ladder_record = None
+    ladder_record, notes = None, []
     if p.ladder is None:
-        from .per_title import per_title_ladder
-        ladder_record, ladder = per_title_ladder(info, o, tmp / "search", threads=p.threads)
-        rungs = [Rung(r["width"], r["height"], r["maxrate"], r["knob"]) for r in ladder_record["rungs"]]
+        from .per_title import per_title_rungs
+        ladder_record, ladder, rungs, notes = per_title_rungs(info, o, tmp / "search", threads=p.threads)
     else:
         ladder = p.ladder
         rungs = select_rungs(info, ladder, max_height=o.max_height, count=o.rungs)
@@ -279,7 +279,7 @@ def _package_one(p: _Payload, tmp: Path, ctx) -> PackageResult:
             "segment_s": job.segment_s, "keyint": job.keyint, "fps": job.fps, "codec": o.codec,
             "implementation": job.renditions[0].implementation, "ladder": ladder.name, "formats": list(o.formats),
             "rungs": [{**r.rung.to_dict(), "folder": r.name, "rate_control": r.note} for r in job.renditions],
-            "audio": job.audio is not None, "subtitles": job.subtitles is not None}
+            "audio": job.audio is not None, "subtitles": job.subtitles is not None, "notes": notes}
     atomic_write_text(pkg / PACKAGE_JSON, json.dumps(meta, indent=2) + "\n")
     report = check_package(pkg, segment_s=job.segment_s)
     if not report.ok:
@@ -294,7 +294,7 @@ def _package_one(p: _Payload, tmp: Path, ctx) -> PackageResult:
     return PackageResult(source=p.source, output=str(p.final), rungs=meta["rungs"],
                          implementation=meta["implementation"], segment_s=job.segment_s, encode_wall_s=run.wall_s,
                          encode_cpu_s=run.cpu_s, package_wall_s=time.monotonic() - t0, bytes=size,
-                         check=report.to_dict(), ladder=ladder_record)
+                         check=report.to_dict(), ladder=ladder_record, notes=notes)
 
 
 def _measure_rungs(record: dict, job, report, source: str) -> None:

@@ -132,3 +132,31 @@ def test_check_of_a_folder_finds_every_package_even_without_package_json(pkg, tm
     assert find_packages(site) == [site / "a", site / "lectures" / "b"]
     assert find_packages(site / "a") == [site / "a"]
     assert find_packages(tmp_path / "site" / "lectures") == [site / "lectures" / "b"]
+
+
+def test_per_title_on_a_source_too_small_for_vmaf_falls_back_to_the_static_ladder(tmp_path):
+    # before: libvmaf cannot score under 18 px a side, so the per-title analysis raised `too_small` and the
+    # whole source failed; a static ladder packages it (one rung at its own size), and says why
+    import json
+    src = lavfi_clip(tmp_path / "tiny.mp4", size="16x16", duration=1)
+    out = tmp_path / "out"
+    report = package([src], out, PackageOptions(ladder="per-title", segment_s=1.0, speed="fastest",
+                                                formats="hls", per_title={"cache": False}))
+    assert report.ok, report.to_dict()
+    result = report.items[0].result
+    assert [(r["width"], r["height"]) for r in result.rungs] == [(16, 16)]
+    assert result.ladder is None and result.notes and "too small for VMAF" in result.notes[0], result.notes
+    assert "static apple ladder" in result.notes[0]
+    meta = json.loads((out / "tiny" / "package.json").read_text())
+    assert meta["ladder"] == "apple" and meta["notes"] == result.notes
+    assert not (out / "tiny" / "ladder.json").exists()   # nothing was measured
+    assert report.to_dict()["items"][0]["result"]["notes"] == result.notes
+    assert check_package(out / "tiny").ok
+    # the command's summary says it too
+    import subprocess
+    import sys
+    r = subprocess.run([sys.executable, "-m", "codeckit", "package", str(src), "-o", str(tmp_path / "cli"),
+                        "--ladder", "per-title", "--speed", "fastest", "--formats", "hls",
+                        "--segment-seconds", "1"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "note: per-title" in r.stderr and "static apple ladder" in r.stderr, r.stderr

@@ -15,6 +15,8 @@ from codeckit.video_filters import filter_graph as _graph
 from codeckit.probe import probe
 from codeckit.profiles import Target, VideoTarget, load_profile
 
+from tests.media.test_probe import with_attachment, with_timecode
+
 FAST = ["video.speed=fastest"]
 
 
@@ -373,3 +375,38 @@ def test_mkv_keeps_attachments(clips, tmp_path):
     encode(job)
     with av.open(str(job.output)) as c:
         assert [s.type for s in c.streams] == ["video", "audio", "attachment"]
+    assert not [n for n in job.notes if "attachment" in n]  # kept: nothing to say
+
+
+def _dropped(job, what: str) -> list[str]:
+    return [n for n in job.notes if what in n and "dropped" in n]
+
+
+def test_attachments_and_data_streams_not_carried_are_noted(clips, tmp_path):
+    # before: MP4 outputs lost the source's attachments and data streams without a word in the plan
+    att = probe(with_attachment(clips.plain, tmp_path / "att.mkv"))
+    job = plan(att, web(), tmp_path / "att.mp4")
+    assert _dropped(job, "1 attachment"), job.notes
+    assert "mp4" in _dropped(job, "attachment")[0] and not _dropped(job, "data stream")
+    assert "note: " + _dropped(job, "attachment")[0] in str(job)  # the dry run prints it
+    run(job)
+    with av.open(str(job.output)) as c:  # the note tells the truth
+        assert [s.type for s in c.streams] == ["video", "audio"]
+    tc = probe(with_timecode(clips.plain, tmp_path / "tc.mp4"))
+    for target, out in ((web(), "tc.mp4"), (load_profile("archive-hevc", FAST), "tc.mkv")):
+        job = plan(tc, target, tmp_path / "out" / out)
+        assert _dropped(job, "1 data stream"), job.notes
+        assert not _dropped(job, "attachment")
+    webm = load_profile("archive-av1", [*FAST, "container=webm", "audio.codec=opus"])
+    assert "webm" in _dropped(plan(att, webm, tmp_path / "att.webm"), "attachment")[0]
+    assert not [n for n in plan(probe(clips.plain), web(), tmp_path / "p.mp4").notes if "dropped" in n]
+
+
+def test_mkv_with_subtitles_dropped_drops_attachments_and_says_so(clips, tmp_path):
+    # attachments travel with the subtitles (their fonts): dropping the subtitles drops them, now with a note
+    src = with_attachment(clips.plain, tmp_path / "att.mkv")
+    job = plan(probe(src), load_profile("archive-hevc", [*FAST, "subtitles.mode=drop"]), tmp_path / "o.mkv")
+    assert "subtitles.mode = drop" in _dropped(job, "1 attachment")[0], job.notes
+    encode(job)
+    with av.open(str(job.output)) as c:
+        assert [s.type for s in c.streams] == ["video", "audio"]

@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from codeckit.errors import ProbeError, UnsafeInput
+from codeckit.ffmpeg import input_url, run_ffmpeg
 from codeckit.probe import SCHEMA_VERSION, probe
 
 from tests.conftest import copy_as
@@ -157,6 +158,39 @@ def test_json_schema_is_stable(clips):
         "pix_fmt", "bit_depth", "color_primaries", "color_transfer", "color_space", "color_range", "hdr",
         "field_order", "interlaced", "bit_rate"}
     json.dumps(d)
+
+
+def with_attachment(src, dst, mimetype="application/x-truetype-font"):
+    """`src` copied into MKV `dst` with one attachment (a stand-in font: any small file is one to FFmpeg)."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    font = dst.with_suffix(".ttf")
+    font.write_bytes(b"\0" * 64)
+    run_ffmpeg(["-y", *("-i", input_url(src)), "-attach", str(font), "-metadata:s:t", f"mimetype={mimetype}",
+                "-c", "copy", input_url(dst)], subject=dst, loglevel="error")
+    return dst
+
+
+def with_timecode(src, dst):
+    """`src` copied into MP4 `dst` with a timecode track (tmcd: a data stream, as cameras write)."""
+    run_ffmpeg(["-y", *("-i", input_url(src)), "-c", "copy", "-timecode", "01:00:00:00", input_url(dst)],
+               subject=dst, loglevel="error")
+    return dst
+
+
+def test_attachments_and_data_streams_are_counted(clips, tmp_path):
+    # before: MediaInfo had no word of them, so nothing downstream could say they were dropped
+    plain = probe(clips.plain)
+    assert (plain.attachments, plain.data_streams) == (0, 0)
+    att = probe(with_attachment(clips.plain, tmp_path / "att.mkv"))
+    assert (att.attachments, att.data_streams) == (1, 0)
+    assert len(att.video) == 1 and len(att.audio) == 1  # an attachment is none of these
+    tc = probe(with_timecode(clips.plain, tmp_path / "tc.mp4"))
+    assert (tc.attachments, tc.data_streams) == (0, 1)
+    d = att.to_dict()
+    assert (d["attachments"], d["data_streams"]) == (1, 0)
+    res = _codeckit("probe", "--json", str(tmp_path / "att.mkv"))
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["files"][0]["attachments"] == 1
 
 
 def _codeckit(*args, **kw):

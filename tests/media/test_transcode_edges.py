@@ -104,3 +104,16 @@ def test_an_empty_s3_prefix_is_one_failed_item_in_every_batch_command(s3, s3_sou
                      CompareOptions(encoders="libx264:fastest", points=2), storage=Storage())
     assert {f["source"] for f in report.failures} == {missing}, report.failures
     assert len(report.data["results"]) == 2, report.data["results"]
+
+
+def test_dropped_attachments_are_in_the_dry_run_and_the_json_report(clips, tmp_path):
+    # before: `--dry-run` and the report said nothing of the font the MP4 output would lose
+    from tests.media.test_probe import with_attachment
+    src = with_attachment(clips.plain, tmp_path / "in" / "subbed.mkv")
+    r = codeckit("transcode", src, "-o", tmp_path / "out", "-p", "web-h264", *FAST, "--dry-run")
+    assert r.returncode == 0, r.stderr
+    assert "note: 1 attachment(s)" in r.stdout and "mp4 cannot hold attachments" in r.stdout
+    r = codeckit("transcode", src, "-o", tmp_path / "out", "-p", "web-h264", *FAST, "--json")
+    item = json.loads(r.stdout)["items"][0]
+    assert item["state"] == "done", item
+    assert [n for n in item["result"]["notes"] if n.startswith("1 attachment(s)")], item["result"]["notes"]
