@@ -47,3 +47,18 @@ def test_a_mirror_round_that_catches_writes_mid_way_uploads_no_temporary_object(
     keys = _keys(s3, "mirrortemps/out")
     assert keys == {"report.json", "marker.txt"}, keys
     assert s3.fs().cat_file("mirrortemps/out/report.json") == b'{"half": false}\n'
+
+
+def test_a_hidden_temporary_object_an_earlier_mirror_left_is_removed_by_the_next_staged_run(s3, tmp_path):
+    # buckets dirtied before the fix: the next run into the prefix (holding its lock) removes the litter, and
+    # never downloads it into the run's folder
+    bucket = s3.bucket("mirrorlitter")
+    with atomic_path(tmp_path / "report.json") as tmp:       # the name an atomic write really uses
+        tmp.write_text('{"half": ')
+        s3.fs().put_file(str(tmp), f"mirrorlitter/out/{tmp.name}")
+        litter = tmp.name
+    s3.fs().pipe_file("mirrorlitter/out/report.json", b"{}\n")
+    with staged.staged_run([], f"{bucket}/out", Storage()) as (_sources, local_out):
+        here = {p.relative_to(local_out).as_posix() for p in Path(local_out).rglob("*") if p.is_file()}
+        assert "report.json" in here and litter not in here, here
+    assert litter.startswith(".report.json.") and _keys(s3, "mirrorlitter/out") == {"report.json"}
