@@ -18,6 +18,7 @@ from .batch import Cancelled
 from .codecs import BY_NAME
 from .errors import CodeckitError, FFmpegError, failure_line
 from .ffmpeg import Progress, run_ffmpeg
+from .fileio import is_temp_name  # noqa: F401  (re-exported: the one temporary-name rule lives in fileio)
 from .plan import EncodeJob
 from .verify import VerifyReport, verify_output
 
@@ -33,10 +34,6 @@ def temp_path_for(output: str | os.PathLike) -> Path:
     """The temporary name an output is written under: hidden, beside it, same extension."""
     p = Path(output)
     return p.with_name(f".{p.stem}{TEMP_MARK}{p.suffix}")
-
-
-def is_temp_name(name: str) -> bool:
-    return name.startswith(".") and TEMP_MARK in name
 
 
 @dataclass

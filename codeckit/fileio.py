@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 from pathlib import Path
 from typing import IO, Iterator
@@ -56,6 +57,31 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write `data` to `path` so that readers see the old file or the new one, never a part."""
     with atomic_open(path, "wb") as fh:
         fh.write(data)
+
+
+#: The marks of codeckit's other temporary names (all hidden: they start with a dot), one per scheme:
+#: encode.temp_path_for `.STEM.codeckit-tmp.EXT` (FFmpeg writing an output), package.pipeline.temp_dir_for
+#: `.NAME.codeckit-pkg-tmp` and `.NAME.old.codeckit-pkg-tmp` (a package folder being filled, an old one being
+#: removed), storage.temp_key `.NAME.codeckit-upload-HEX` (an object being uploaded, in a bucket).
+TEMP_MARKS = (".codeckit-tmp", ".codeckit-pkg-tmp", ".codeckit-upload-")
+# _create_temp's names below: `.NAME.PID-HEX.tmp`. Matched exactly, not "hidden and ends in .tmp": the
+# stale-temp cleanup removes what this says, and a user's own `.notes.tmp` is not ours to remove.
+_ATOMIC_TEMP = re.compile(r"\..+\.[0-9]+-[0-9a-f]{8}\.tmp")
+
+
+def is_temp_name(name: str) -> bool:
+    """True for a file or folder name that codeckit writes while it is unfinished, in any of its schemes
+    (`TEMP_MARKS`, and atomic_path's own): such a thing is never uploaded, listed as a result, or read back,
+    and one left by a killed run may be removed. The one rule for every caller (encode, sources, storage,
+    staged runs): a new scheme adds its mark here (tests/unit/test_temp_names.py holds each scheme's real
+    names to it)."""
+    return name.startswith(".") and (any(m in name for m in TEMP_MARKS) or bool(_ATOMIC_TEMP.fullmatch(name)))
+
+
+def is_temp_path(relative: str) -> bool:
+    """True when any part of a /-separated relative path is a temporary name: a file inside a folder being
+    filled (a package's) is unfinished too."""
+    return any(is_temp_name(part) for part in relative.split("/"))
 
 
 def _create_temp(final: Path) -> Path:

@@ -187,8 +187,9 @@ def _add_file(path: Path, relative: Path, walk: SourceWalk) -> None:
 def remove_stale_temps(folder: str | os.PathLike) -> list[str]:
     """Remove the temporary outputs a killed run left under `folder` (its journal line lost, e.g. torn at
     kill -9); returns what was removed. Only call it while holding the folder's journal lock: then no other
-    run is writing there."""
-    from .encode import is_temp_name
+    run is writing there. Every temporary name codeckit writes (fileio.is_temp_name): an encode's, and an
+    atomic write's (a report or manifest caught by the kill)."""
+    from .fileio import is_temp_name
     removed: list[str] = []
     for dirpath, _dirs, files in os.walk(folder):
         for name in files:

@@ -13,6 +13,7 @@ import threading
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from .fileio import is_temp_path
 from .object_journal import ObjectLock
 from .storage import (Storage, identity, is_temp_key, is_url, name_of, remove_stale_temp_keys, scratch_dir,
                       stager)
@@ -136,15 +137,12 @@ class _Mirror:
         self.seed()
 
     def _files(self) -> dict[str, tuple[int, int]]:
-        from .encode import is_temp_name
         from .journal import JOURNAL_NAME
         found = {}
         for f in self.local.rglob("*"):
             rel = f.relative_to(self.local).as_posix()
-            # a folder being filled (a package's hidden temporary folder) or a temporary file: not yet
-            if rel in (JOURNAL_NAME, ".codeckit/lock.json") or any(
-                    is_temp_name(part) or (part.startswith(".") and "codeckit" in part and "tmp" in part)
-                    for part in rel.split("/")):
+            # a temporary file (an encode's, an atomic write's) or a folder being filled (a package's): not yet
+            if rel in (JOURNAL_NAME, ".codeckit/lock.json") or is_temp_path(rel):
                 continue
             with contextlib.suppress(OSError):
                 st = f.stat()

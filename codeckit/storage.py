@@ -290,9 +290,10 @@ def temp_key(final: str) -> str:
 
 
 def is_temp_key(url: str) -> bool:
-    from .encode import is_temp_name
-    name = name_of(url)
-    return TEMP_KEY_MARK in name or is_temp_name(name)
+    """An unfinished upload (temp_key), or a temporary file of a run that reached the bucket: the same rule
+    as for local names (fileio.is_temp_name, which knows TEMP_KEY_MARK)."""
+    from .fileio import is_temp_name
+    return is_temp_name(name_of(url))
 
 
 def put_final(storage: Storage, local: str | os.PathLike, final: str) -> int:
