@@ -123,6 +123,17 @@ def walk_sources(paths: Iterable[str | os.PathLike], *, exclude: Iterable[str | 
     return walk
 
 
+def local_only(paths: Iterable[str | os.PathLike], command: str) -> None:
+    """Refuse an object-storage URL among `paths`, before any work, for a command that reads local files only
+    (probe, quality, search): a usage error naming the URL as given (exit 2). Read as a path, `s3://b/k.mp4`
+    was "s3:/b/k.mp4: no such file", also for an object that is there."""
+    from .storage import is_url
+    for path in paths:
+        if is_url(os.fspath(path)):
+            raise ConfigError(f"{command} reads local files only, not object-storage URLs", path=os.fspath(path),
+                              code="url_not_supported", hint="download it first, e.g. with aws s3 cp")
+
+
 def _refuse_output_as_source(where: str) -> None:
     # the outputs would be walked as sources on the next run (clips of clips, packages of packages)
     raise ConfigError("is both a source folder and the output folder", path=where, code="output_is_source_folder",
@@ -258,5 +269,5 @@ def packets(container, *streams, timed: bool = False) -> Iterator:
         yield packet
 
 
-__all__ = ["Source", "SourceWalk", "VIDEO_EXTENSIONS", "list_source", "open_media", "packets",
+__all__ = ["Source", "SourceWalk", "VIDEO_EXTENSIONS", "list_source", "local_only", "open_media", "packets",
            "remove_stale_temps", "walk_sources"]

@@ -85,3 +85,15 @@ def test_normalize_rejects_a_missing_source_url_by_name_and_reason(odd, tmp_path
     for kind, (_code, words) in WHY.items():
         assert words in by_source[odd[kind]], (kind, by_source)
     assert json.loads(r.stdout)["clips_out"] >= 1
+
+
+@pytest.mark.parametrize("args", [["quality", "{url}", "{local}"], ["quality", "{local}", "{url}"],
+                                  ["search", "{url}", "--target-vmaf", "90"], ["probe", "{url}"]])
+def test_commands_that_read_local_files_refuse_a_url_as_a_usage_error(args, odd, bikes):
+    # before: "s3:/src/in/a.mp4: no such file" (the URL's '//' collapsed), for an object that is there
+    url = odd["good"]
+    r = _cli(*[a.format(url=url, local=bikes) for a in args], "--json")
+    assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
+    error = json.loads(r.stdout)["error"]
+    assert error["code"] == "url_not_supported" and error["path"] == url, error
+    assert f"{url}: " in r.stderr and "no such file" not in r.stderr, r.stderr
