@@ -97,3 +97,14 @@ def test_commands_that_read_local_files_refuse_a_url_as_a_usage_error(args, odd,
     error = json.loads(r.stdout)["error"]
     assert error["code"] == "url_not_supported" and error["path"] == url, error
     assert f"{url}: " in r.stderr and "no such file" not in r.stderr, r.stderr
+
+
+def test_an_output_prefix_made_as_a_console_folder_takes_the_packages(s3, odd, tmp_path):
+    # before: its folder marker (the empty object "out/made-in-console/") was mirrored into the staged run as a
+    # file and failed to download: exit 2, "no such object: s3://out/made-in-console/", nothing packaged
+    s3.bucket("out")
+    s3.fs().pipe_file("out/made-in-console/", b"")
+    r = _cli("package", odd["good"], "-o", "s3://out/made-in-console/", "--rungs", "1", "--speed", "fastest",
+             "--encoder", "software", "--json")
+    assert r.returncode == 0, (r.stdout[-2000:], r.stderr[-2000:])
+    assert s3.fs().exists("out/made-in-console/a/master.m3u8")
