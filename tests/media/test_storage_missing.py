@@ -108,3 +108,19 @@ def test_an_output_prefix_made_as_a_console_folder_takes_the_packages(s3, odd, t
              "--encoder", "software", "--json")
     assert r.returncode == 0, (r.stdout[-2000:], r.stderr[-2000:])
     assert s3.fs().exists("out/made-in-console/a/master.m3u8")
+
+
+def test_an_output_prefix_inside_the_source_prefix_is_left_out_of_the_staged_sources(s3, odd, tmp_path):
+    # before: compare and package staged every object under the source prefix, their own earlier outputs
+    # included, so a rerun took them as sources (compare measured its encodes of encodes), though a folder
+    # walk leaves an output folder inside a source folder out ("the same holds for S3 prefixes")
+    fs = s3.fs()
+    fs.copy(odd["good"].removeprefix("s3://"), "src/nest/a.mp4")
+    args = ["package", "s3://src/nest/", "-o", "s3://src/nest/out/", "--rungs", "1", "--speed", "fastest",
+            "--encoder", "software", "--json"]
+    first = _cli(*args)
+    assert first.returncode == 0, (first.stdout[-2000:], first.stderr[-2000:])
+    again = _cli(*args)
+    assert again.returncode == 0, (again.stdout[-2000:], again.stderr[-2000:])
+    items = json.loads(again.stdout)["items"]
+    assert [(i["source"], i["state"]) for i in items] == [("s3://src/nest/a.mp4", "skipped")], items
