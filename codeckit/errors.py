@@ -128,7 +128,7 @@ class SourceError(CodeckitError):
     """An input entry that cannot be read as a media file: one item of a batch fails, never the batch.
 
     `code` names the case: symlink_loop, dangling_symlink, permission_denied, not_found, not_a_file,
-    unreadable (any other OS error).
+    unreadable (any other OS error); for a URL, not_found (no such object or prefix) and bucket_missing.
     """
     code = "unreadable"
 

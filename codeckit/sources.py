@@ -5,6 +5,7 @@ killed run left, and open local media with PyAV without letting it reach other f
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import stat
 from dataclasses import dataclass, field
@@ -12,6 +13,8 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from .errors import ConfigError, SourceError
+
+log = logging.getLogger("codeckit.sources")
 
 #: Files a folder walk picks up (a file named on the command line is always tried).
 VIDEO_EXTENSIONS = frozenset(
@@ -120,6 +123,17 @@ def walk_sources(paths: Iterable[str | os.PathLike], *, exclude: Iterable[str | 
     return walk
 
 
+def local_only(paths: Iterable[str | os.PathLike], command: str) -> None:
+    """Refuse an object-storage URL among `paths`, before any work, for a command that reads local files only
+    (probe, quality, search): a usage error naming the URL as given (exit 2). Read as a path, `s3://b/k.mp4`
+    was "s3:/b/k.mp4: no such file", also for an object that is there."""
+    from .storage import is_url
+    for path in paths:
+        if is_url(os.fspath(path)):
+            raise ConfigError(f"{command} reads local files only, not object-storage URLs", path=os.fspath(path),
+                              code="url_not_supported", hint="download it first, e.g. with aws s3 cp")
+
+
 def _refuse_output_as_source(where: str) -> None:
     # the outputs would be walked as sources on the next run (clips of clips, packages of packages)
     raise ConfigError("is both a source folder and the output folder", path=where, code="output_is_source_folder",
@@ -130,13 +144,18 @@ def _walk_objects(url: str, storage, extensions: frozenset[str], walk: SourceWal
                   excluded: set[str] = frozenset()) -> None:
     """The objects under `url` (or the object itself) as sources; their key path below `url` is mirrored.
     Objects under an `excluded` prefix (an output prefix inside the source prefix) are left out."""
+    from .staged import listed_missing
     from .storage import Storage, identity, is_temp_key
-    storage = storage or Storage()
-    objects = storage.listing(url)
-    if not objects:
-        walk.errors.append(_source_error(url, "not_found"))
+    error = listed_missing(url)       # a staged run (compare, package) listed it already, with its storage
+    if error is None:
+        storage = storage or Storage()
+        objects, error = list_source(storage, url)
+    if error is not None:
+        walk.errors.append(error)
         return
     base = url.rstrip("/")
+    found = len(walk.sources)
+    skipped = walk.skipped_by_extension
     for obj, info in sorted(objects.items()):
         rel = obj[len(base) + 1:] if obj != base else obj.rsplit("/", 1)[-1]
         if obj != base and (is_temp_key(obj) or any(part.startswith(".") for part in rel.split("/"))
@@ -148,6 +167,32 @@ def _walk_objects(url: str, storage, extensions: frozenset[str], walk: SourceWal
         key_path = Path(obj.split("://", 1)[1])
         walk.sources.append(Source(key_path, Path(rel), key_path, url=obj, identity=identity(info),
                                    size=info.get("size")))
+    if len(walk.sources) == found:
+        # there, but nothing to do: as an empty folder (exit 0), said once, by the URL the user gave
+        other = walk.skipped_by_extension - skipped
+        log.warning("%s: no video under this prefix (%s)", url,
+                    f"{other} other object{'s' if other != 1 else ''} skipped" if other else "it is empty")
+
+
+def list_source(storage, url: str) -> tuple[dict[str, dict], SourceError | None]:
+    """The objects under a source URL, or why there is none: the one place "nothing there" becomes an error,
+    for the walk of every command (transcode, normalize) and the staging of compare and package. A missing
+    bucket is this source's failure (`bucket_missing`), not the run's: other sources may be elsewhere. A prefix
+    that exists with nothing in it (a console's folder marker alone) is no error: ({}, None)."""
+    from .errors import StorageError
+    try:
+        objects = storage.listing(url)
+        if objects or storage.exists(url):
+            return objects, None
+    except StorageError as exc:
+        if exc.code != "bucket_missing":
+            raise           # refused credentials, endpoint down: no source can be read, the run stops (exit 2)
+        bucket = url.split("://", 1)[1].split("/", 1)[0]
+        return {}, SourceError(f"the bucket '{bucket}' does not exist", path=url, code="bucket_missing",
+                               hint="check the URL and the endpoint")
+    what = ("no such prefix" if url.endswith("/") else
+            "no such object" if Path(url.rsplit("/", 1)[-1]).suffix else "no such object or prefix")
+    return {}, SourceError(what, path=url, code="not_found")
 
 
 def _first_of_each(items: list, key) -> list:
@@ -225,5 +270,5 @@ def packets(container, *streams, timed: bool = False) -> Iterator:
         yield packet
 
 
-__all__ = ["Source", "SourceWalk", "VIDEO_EXTENSIONS", "open_media", "packets", "remove_stale_temps",
-           "walk_sources"]
+__all__ = ["Source", "SourceWalk", "VIDEO_EXTENSIONS", "list_source", "local_only", "open_media", "packets",
+           "remove_stale_temps", "walk_sources"]

@@ -15,8 +15,7 @@ from typing import Any, Iterable, Iterator
 
 from .fileio import is_temp_path
 from .object_journal import ObjectLock
-from .storage import (Storage, identity, is_temp_key, is_url, name_of, remove_stale_temp_keys, scratch_dir,
-                      stager)
+from .storage import Storage, is_temp_key, is_url, name_of, remove_stale_temp_keys, scratch_dir, stager
 
 # What the staged runs of this process have put where. A staged copy lives in a fresh scratch folder and has
 # the mtime of its download, so a journal key made of its path, size and mtime changed on every run and a
@@ -25,23 +24,36 @@ from .storage import (Storage, identity, is_temp_key, is_url, name_of, remove_st
 _MUTEX = threading.Lock()
 _STAGED: dict[str, tuple[str, str]] = {}      # real path of a staged copy -> (its URL, its size|ETag)
 _ALIASES: dict[str, str] = {}                 # a local folder of a staged run -> the URL it stands for
+# A source URL with nothing under it (its SourceError, from sources.list_source): passed to the command as the
+# URL itself, which its walk names with this error, as transcode's does (a stand-in scratch path was walked
+# as a missing local file: "no such file", and its URL lost the trailing '/').
+_MISSING: dict[str, Any] = {}
 
 
-def _register(staged: dict[str, tuple[str, str]], aliases: dict[str, str]) -> None:
+def _register(staged: dict[str, tuple[str, str]], aliases: dict[str, str], missing: dict | None = None) -> None:
     with _MUTEX:
         _STAGED.update({os.path.realpath(k): v for k, v in staged.items()})
         for local, url in aliases.items():
             _ALIASES[local.rstrip("/")] = url.rstrip("/")
             _ALIASES[os.path.realpath(local)] = url.rstrip("/")
+        _MISSING.update(missing or {})
 
 
-def _unregister(staged: Iterable[str], aliases: Iterable[str]) -> None:
+def _unregister(staged: Iterable[str], aliases: Iterable[str], missing: Iterable[str] = ()) -> None:
     with _MUTEX:
         for k in staged:
             _STAGED.pop(os.path.realpath(k), None)
         for local in aliases:
             _ALIASES.pop(local.rstrip("/"), None)
             _ALIASES.pop(os.path.realpath(local), None)
+        for url in missing:
+            _MISSING.pop(url, None)
+
+
+def listed_missing(url: str):
+    """The SourceError a staged run of this process found for `url` (nothing there), or None."""
+    with _MUTEX:
+        return _MISSING.get(url)
 
 
 def file_stamp(path: str | os.PathLike) -> list:
@@ -77,36 +89,37 @@ def portable(value: Any) -> Any:
     return value
 
 
-def stage_sources(storage: Storage, sources: Iterable[str], folder: Path,
-                  staged: dict | None = None, aliases: dict | None = None) -> list[str]:
-    """Sources as local paths: URLs of objects staged under `folder` (a prefix: every object under it,
-    its key path kept), local paths unchanged. Fills `staged` (local copy -> (URL, identity)) and `aliases`
-    (local folder -> URL) when given."""
+def stage_sources(storage: Storage, sources: Iterable[str], folder: Path, staged: dict | None = None,
+                  aliases: dict | None = None, missing: dict | None = None, exclude: Iterable[str] = ()) -> list[str]:
+    """Sources as local paths: URLs of objects staged under `folder` (a prefix: the objects the walk of a
+    prefix takes, `sources.walk_sources`, their key path kept), local paths unchanged. Fills `staged` (local
+    copy -> (URL, identity)) and `aliases` (local folder -> URL) when given. A URL with nothing under it stays
+    a URL, its error in `missing`; one with no video under it (warned by the walk) is left out."""
+    from .sources import walk_sources
     out = []
     staged = {} if staged is None else staged
     aliases = {} if aliases is None else aliases
+    missing = {} if missing is None else missing
     for src in sources:
         src = os.fspath(src)
         if not is_url(src):
             out.append(src)
             continue
-        objects = storage.listing(src)
-        top = folder / hashlib.sha1(src.encode()).hexdigest()[:10]
-        if not objects:
-            # no object there: a path that does not exist, named by its URL, fails as its own item (exit 1) in
-            # the batch as a missing local file does, and the other sources go on (transcode does the same)
-            aliases[str(top)] = src
-            out.append(str(top))
+        walk = walk_sources([src], exclude=exclude, storage=storage)
+        if walk.errors:
+            # a failed item of the batch, named by its URL (exit 1), as a missing local file is; the others go on
+            missing[src] = walk.errors[0]
+            out.append(src)
             continue
-        single = len(objects) == 1 and next(iter(objects)).rstrip("/") == src.rstrip("/")
+        if not walk.sources:
+            continue
+        top = folder / hashlib.sha1(src.encode()).hexdigest()[:10]
+        single = len(walk.sources) == 1 and walk.sources[0].url == src.rstrip("/")
         aliases[str(top)] = src.rstrip("/").rsplit("/", 1)[0] if single else src
-        for url, info in objects.items():
-            if is_temp_key(url):
-                continue
-            rel = name_of(url) if single else url[len(src.rstrip("/")) + 1:]
-            dest = top / rel
+        for found in walk.sources:
+            dest = top / found.relative
             dest.parent.mkdir(parents=True, exist_ok=True)
-            staged[str(stager().stage(storage, url, dest.parent))] = (url, identity(info))
+            staged[str(stager().stage(storage, found.url, dest.parent))] = (found.url, found.identity)
         out.append(str(top / name_of(src)) if single else str(top))
     return out
 
@@ -219,16 +232,18 @@ def staged_run(sources, out_dir, storage: Storage | None = None) -> Iterator[tup
         lock = ObjectLock(storage, out).acquire()
     staged: dict[str, tuple[str, str]] = {}
     aliases: dict[str, str] = {}
+    missing: dict[str, Any] = {}
     try:
         with scratch_dir("staged") as d:
-            local_sources = stage_sources(storage, sources, d / "in", staged, aliases)
+            local_sources = stage_sources(storage, sources, d / "in", staged, aliases, missing,
+                                          exclude=[out] if lock is not None else ())
             local_out = d / "out"
             local_out.mkdir()
             if lock is not None:
                 aliases[str(local_out)] = out
                 remove_stale_temp_keys(storage, out)
                 download_tree(storage, out, local_out)
-            _register(staged, aliases)
+            _register(staged, aliases, missing)
             if lock is None:
                 yield local_sources, out
                 return
@@ -242,7 +257,7 @@ def staged_run(sources, out_dir, storage: Storage | None = None) -> Iterator[tup
                 raise
             mirror.sync()
     finally:
-        _unregister(staged, aliases)
+        _unregister(staged, aliases, missing)
         if lock is not None:
             lock.release()
 

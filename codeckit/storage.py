@@ -226,12 +226,15 @@ class Storage:
             fs.rm_file(p)
 
     def listing(self, url: str) -> dict[str, dict]:
-        """Every object under the prefix `url`, by URL (empty when there is none)."""
+        """Every object under the prefix `url`, by URL (empty when there is none). Folder markers (the empty
+        `name/` objects a console's "create folder" makes) are folders, not objects: staged as files they
+        stopped compare and package ("no such object: s3://b/folder/")."""
         fs, p = self.fs(url)
         scheme = url.split("://", 1)[0]
         with self.calling(url, "list"):
             found = fs.find(p.rstrip("/"), detail=True)
-        return {f"{scheme}://{k}": v for k, v in found.items() if v.get("type", "file") == "file"}
+        return {f"{scheme}://{k}": v for k, v in found.items()
+                if v.get("type", "file") == "file" and not k.endswith("/")}
 
     def check_output(self, url: str) -> None:
         """The output location exists (its bucket) and these credentials can list it; before any work."""

@@ -7,6 +7,7 @@ from rich.markup import escape
 
 from ..errors import CodeckitError
 from ..probe import SCHEMA_VERSION, MediaInfo, probe
+from ..sources import local_only
 from . import cli
 from .common import console, err_console, fmt_bitrate, fmt_bytes, fmt_fps, print_json
 
@@ -22,6 +23,7 @@ def probe_cmd(ctx: click.Context, files: tuple[str, ...], as_json: bool) -> int:
     """
     infos: list[MediaInfo] = []
     errors: list[dict] = []
+    local_only(files, "probe")
     for f in files:
         try:
             infos.append(probe(f))

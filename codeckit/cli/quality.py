@@ -11,6 +11,7 @@ from rich.markup import escape
 
 from ..errors import CodeckitError
 from ..quality import MODELS, QualityResult, QualitySettings, measure
+from ..sources import local_only
 from . import cli
 from .common import console, err_console, print_json
 
@@ -54,6 +55,7 @@ def quality_cmd(reference: str, distorted: tuple[str, ...], models: tuple[str, .
     """
     if as_json and as_csv:
         raise click.UsageError("choose one of --json and --csv")
+    local_only((reference, *distorted), "quality")
     extras = tuple(name for name, on in (("psnr", psnr), ("ssim", ssim), ("ms_ssim", ms_ssim),
                                          ("xpsnr", xpsnr)) if on)
     settings = QualitySettings(model=tuple(models) if len(models) > 1 else (models[0] if models else "auto"),
