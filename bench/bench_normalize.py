@@ -13,8 +13,8 @@ setsar=1,format=yuv420p -c:v libx264 -crf 23 -preset medium -g 24 -keyint_min 24
 -movflags +faststart OUT`, one after another (x264 with its own threads). normalize runs the whole command
 (`python -m codeckit normalize DIR -o OUT --json`): hashing, probing, filters, planning, encode or copy,
 verification, manifest. Both write to fresh folders. Printed: wall times, the ratio baseline / normalize
-(goal >= 1.0 mixed, >= 1.9 half, issue 14; and the CPU ratio >= 1.0 on mixed), and normalize's peak memory per worker (its Python process and its FFmpeg
-child) with 1080p input (goal < 1 GB). On a shared machine, --repeat N runs both sides N times, interleaved,
+(goal >= 1.0 mixed, >= 1.9 half, issue 14, which also asks for a CPU ratio >= 1.0 on mixed), and normalize's
+peak memory per worker (its Python process and its FFmpeg child) with 1080p input (goal < 1 GB). On a shared machine, --repeat N runs both sides N times, interleaved,
 and keeps the fastest of each.
 
     python3 bench/bench_normalize.py            # both corpora
