@@ -145,3 +145,23 @@ def test_the_heaviest_sources_are_queued_first_and_probed_once(parts, tmp_path):
     assert [Path(it.label).name for it in order] == ["z-big.mp4", "moving.mp4", "short.mp4", "a-broken.mp4"]
     assert order[0].weight > 4 > order[1].weight > order[2].weight and order[3].weight == 1
     assert order[0].payload.info.video[0].width == 1920 and order[-1].payload.info is None
+
+
+def test_a_big_batch_is_not_probed_while_queued_but_ordered_by_size(parts, tmp_path, monkeypatch):
+    """Probing 100k sources before the first encode would show nothing for minutes: past the cap, the queue
+    goes by file size, and the workers probe."""
+    from codeckit.batch import BatchItem
+    from codeckit.normalize import pipeline
+    from codeckit.normalize.profile import load_training_profile
+    from codeckit.normalize.worker import Task
+
+    monkeypatch.setattr(pipeline, "PROBE_WHEN_QUEUED_MAX", 2)
+    prof = load_training_profile("training-480p24", (), None)
+    names = sorted([parts["short"], parts["moving"], parts["scenes"]])
+    items = [BatchItem(key=str(p), label=str(p), payload=Task(source=str(p), content_hash="", key=str(p),
+                                                              profile=prof, out_dir=str(tmp_path)))
+             for p in names]
+    order = pipeline._longest_first(items, jobs=2)
+    sizes = [Path(it.label).stat().st_size for it in order]
+    assert sizes == sorted(sizes, reverse=True) and [it.weight for it in order] == sizes
+    assert all(it.payload.info is None for it in order)
