@@ -26,6 +26,8 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from .errors import FeatureMissing, StorageError
+from .fileio import UPLOAD_TEMP_MARK as TEMP_KEY_MARK
+from .fileio import atomic_path, is_temp_name
 
 log = logging.getLogger("codeckit.storage")
 
@@ -35,7 +37,6 @@ LOCAL_SCHEMES = ("", "file", "local")
 SECRET_WORDS = ("secret", "token", "password", "key", "credential", "session")
 #: Scratch space one worker process may fill with staged objects (bytes); CODECKIT_SCRATCH_BYTES overrides.
 DEFAULT_SCRATCH_BYTES = 20 * 1000**3
-TEMP_KEY_MARK = ".codeckit-upload-"
 
 
 def is_url(path: str | os.PathLike) -> bool:
@@ -295,7 +296,6 @@ def temp_key(final: str) -> str:
 def is_temp_key(url: str) -> bool:
     """An unfinished upload (temp_key), or a temporary file of a run that reached the bucket: the same rule
     as for local names (fileio.is_temp_name, which knows TEMP_KEY_MARK)."""
-    from .fileio import is_temp_name
     return is_temp_name(name_of(url))
 
 
@@ -304,7 +304,6 @@ def put_final(storage: Storage, local: str | os.PathLike, final: str) -> int:
     copied to the final key (atomic), temporary key removed. Returns the bytes uploaded."""
     size = os.path.getsize(local)
     if not is_url(final):                      # a local output: the same guarantee through a rename
-        from .fileio import atomic_path
         with atomic_path(final) as tmp:
             shutil.copyfile(local, tmp)
         return size
@@ -461,7 +460,6 @@ def upload_tree(storage: Storage, folder: Path, prefix: str, *, skip: Iterable[s
     """Upload each file under `folder` (but hidden temporary ones and `skip`) to `prefix`, each whole or
     not at all, in parallel; returns the URLs written."""
     from concurrent.futures import ThreadPoolExecutor
-    from .encode import is_temp_name
     skipped = set(skip)
     files = [f for f in sorted(folder.rglob("*")) if f.is_file() and not is_temp_name(f.name)
              and f.relative_to(folder).as_posix() not in skipped]
