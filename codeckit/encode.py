@@ -18,11 +18,10 @@ from .batch import Cancelled
 from .codecs import BY_NAME
 from .errors import CodeckitError, FFmpegError, failure_line
 from .ffmpeg import Progress, run_ffmpeg
+from .fileio import ENCODE_TEMP_MARK as TEMP_MARK
 from .fileio import is_temp_name  # noqa: F401  (re-exported: the one temporary-name rule lives in fileio)
 from .plan import EncodeJob
 from .verify import VerifyReport, verify_output
-
-TEMP_MARK = ".codeckit-tmp"
 
 # FFmpeg's words when an encoder could not start or gave up (not the input's fault).
 _ENCODER_FAILURE = ("error while opening encoder", "could not open encoder", "error initializing output stream",

@@ -59,11 +59,16 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         fh.write(data)
 
 
-#: The marks of codeckit's other temporary names (all hidden: they start with a dot), one per scheme:
-#: encode.temp_path_for `.STEM.codeckit-tmp.EXT` (FFmpeg writing an output), package.pipeline.temp_dir_for
-#: `.NAME.codeckit-pkg-tmp` and `.NAME.old.codeckit-pkg-tmp` (a package folder being filled, an old one being
-#: removed), storage.temp_key `.NAME.codeckit-upload-HEX` (an object being uploaded, in a bucket).
-TEMP_MARKS = (".codeckit-tmp", ".codeckit-pkg-tmp", ".codeckit-upload-")
+# The marks of codeckit's other temporary names (all hidden: they start with a dot), one per scheme, declared
+# here only: the modules that make the names import their mark, so is_temp_name cannot drift from them.
+#: encode.temp_path_for `.STEM.codeckit-tmp.EXT`: FFmpeg writing an output.
+ENCODE_TEMP_MARK = ".codeckit-tmp"
+#: package.pipeline.temp_dir_for `.NAME.codeckit-pkg-tmp` and `.NAME.old.codeckit-pkg-tmp`: a package folder
+#: being filled, an old one being removed.
+PACKAGE_TEMP_MARK = ".codeckit-pkg-tmp"
+#: storage.temp_key `.NAME.codeckit-upload-HEX`: an object being uploaded, in a bucket.
+UPLOAD_TEMP_MARK = ".codeckit-upload-"
+TEMP_MARKS = (ENCODE_TEMP_MARK, PACKAGE_TEMP_MARK, UPLOAD_TEMP_MARK)
 # _create_temp's names below: `.NAME.PID-HEX.tmp`. Matched exactly, not "hidden and ends in .tmp": the
 # stale-temp cleanup removes what this says, and a user's own `.notes.tmp` is not ours to remove.
 _ATOMIC_TEMP = re.compile(r"\..+\.[0-9]+-[0-9a-f]{8}\.tmp")

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from .errors import ConfigError, SourceError
+from .fileio import is_temp_name
 
 log = logging.getLogger("codeckit.sources")
 
@@ -203,8 +204,6 @@ def _first_of_each(items: list, key) -> list:
 
 
 def _walk_folder(top: Path, excluded: set[str], extensions: frozenset[str], walk: SourceWalk) -> None:
-    from .encode import is_temp_name   # here: encode imports verify, which reads media through this module
-
     def unreadable(exc: OSError) -> None:
         walk.errors.append(_os_error(exc.filename or top, exc))
 
@@ -234,7 +233,6 @@ def remove_stale_temps(folder: str | os.PathLike) -> list[str]:
     kill -9); returns what was removed. Only call it while holding the folder's journal lock: then no other
     run is writing there. Every temporary name codeckit writes (fileio.is_temp_name): an encode's, and an
     atomic write's (a report or manifest caught by the kill)."""
-    from .fileio import is_temp_name
     removed: list[str] = []
     for dirpath, _dirs, files in os.walk(folder):
         for name in files:

@@ -19,6 +19,7 @@ from typing import Any, Callable
 
 from ..batch import BatchEvent, BatchItem, Journal, cpu_count, run_batch
 from ..errors import CodeckitError, PackageCheckFailed
+from ..fileio import PACKAGE_TEMP_MARK as TEMP_SUFFIX
 from ..fileio import atomic_write_text
 from ..probe import probe
 from ..profiles.fields import check_declared, choice, declared
@@ -33,7 +34,6 @@ from .renditions import rendition_job, rung_threads, run_renditions
 
 #: Bumped when a change to the package job changes what it writes (finished packages are then redone).
 PACKAGE_VERSION = 1
-TEMP_SUFFIX = ".codeckit-pkg-tmp"
 
 
 def _formats(v) -> tuple[str, ...]:
