@@ -104,12 +104,12 @@ def transcode_remote(sources, out: str, target: Target, opts, storage: Storage, 
     finally:
         if journal is not None and not opts.dry_run:
             journal.close()
-    reports = [ItemReport(e.path, None, "failed", e.message, e.code) for e in walk.errors]
+    reports = [ItemReport.failed(e.path, None, e) for e in walk.errors]
     by_key = {i.key: i for i in items}
     for o in batch.outcomes:
         ir = ItemReport(o.label, by_key[o.key].info["output"], o.state, o.error, o.error_code,
                         result=o.result if isinstance(o.result, EncodeResult) else None, stderr_tail=o.stderr_tail,
-                        traceback=o.traceback)
+                        traceback=o.traceback, failure=o.failure)
         reports.append(ir)
     return TranscodeReport(reports, out, target.name, time.monotonic() - start, jobs, threads,
                            interrupted=batch.interrupted, cleaned=cleaned, ignored=walk.skipped_by_extension,

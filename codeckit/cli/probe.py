@@ -5,7 +5,7 @@ import click
 from rich.table import Table
 from rich.markup import escape
 
-from ..errors import CodeckitError
+from ..errors import CodeckitError, error_fields
 from ..probe import SCHEMA_VERSION, MediaInfo, probe
 from ..sources import local_only
 from . import cli
@@ -28,7 +28,7 @@ def probe_cmd(ctx: click.Context, files: tuple[str, ...], as_json: bool) -> int:
         try:
             infos.append(probe(f))
         except CodeckitError as exc:
-            errors.append({"path": f, "error": exc.message})
+            errors.append({**error_fields(exc), "path": f, "error": exc.message})   # `path`: as given
             err_console.print(f"[red]✗[/] {escape(str(f))}: {escape(exc.message)}", highlight=False, soft_wrap=True)
     if as_json:
         print_json({"schema_version": SCHEMA_VERSION, "files": [i.to_dict() for i in infos], "errors": errors})

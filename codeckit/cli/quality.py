@@ -9,7 +9,7 @@ import click
 from rich.table import Table
 from rich.markup import escape
 
-from ..errors import CodeckitError
+from ..errors import CodeckitError, error_fields
 from ..quality import MODELS, QualityResult, QualitySettings, measure
 from ..sources import local_only
 from . import cli
@@ -74,7 +74,9 @@ def quality_cmd(reference: str, distorted: tuple[str, ...], models: tuple[str, .
         except CodeckitError as exc:
             if _is_reference_error(exc, reference):
                 raise       # the reference itself is unusable: nothing else can be measured
-            errors.append({"path": dist, "error": str(exc)})
+            # the error's fields, as every command's failed item carries them; `path` stays the distorted as
+            # given (what the error names, unless it is a scratch file of the measurement, gone by now)
+            errors.append({"error": str(exc), **error_fields(exc), "path": dist})
             err_console.print(f"[red]✗[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
     if as_json:
         print_json({"reference": reference, "results": [r.to_dict(per_frame=per_frame) for r in results],
