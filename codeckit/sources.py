@@ -124,8 +124,9 @@ def walk_sources(paths: Iterable[str | os.PathLike], *, exclude: Iterable[str | 
 
 
 def local_only(paths: Iterable[str | os.PathLike], command: str) -> None:
-    """Refuse an object-storage URL among `paths`, before any work, for a command that reads local files only
-    (probe, quality, search): a usage error naming the URL as given (exit 2). Read as a path, `s3://b/k.mp4`
+    """Refuse an object-storage URL among `paths`, before any work, at the entry of a library function that
+    reads local files only (probe.probe, quality.measure*, search.search): a ConfigError naming the URL as
+    given, code url_not_supported (the CLI's usage error, exit 2, rests on it). Read as a path, `s3://b/k.mp4`
     was "s3:/b/k.mp4: no such file", also for an object that is there."""
     from .storage import is_url
     for path in paths:
