@@ -16,7 +16,8 @@ from types import SimpleNamespace
 
 from .batch import BatchItem, ItemContext, run_batch
 from .cluster import engine
-from .encode import EncodeResult
+from .encode import EncodeResult, temp_path_for
+from .errors import CodeckitError
 from .object_journal import ObjectJournal, open_journal
 from .profiles import Target
 from .sources import walk_sources
@@ -46,15 +47,34 @@ def remote_work(p: RemotePayload, ctx: ItemContext) -> EncodeResult:
         src = st.stage(p.storage, p.source, d) if is_url(p.source) else Path(p.source)
         staged_at = time.monotonic()
         item = _Item(Source(Path(src), Path(src.name)), d / "out" / name_of(p.output), key="")
-        item.info = probe(src)
-        _plan_item(item, SimpleNamespace(target=p.target, opts=p.options), p.threads)
-        if item.error is not None:
-            raise item.error
-        result = _work(_Payload(item.job, None, p.options.verify, p.options.timeout, item.per_title), ctx)
+        # the scratch copies are gone when the report is read: errors name the source and output as given
+        names = {str(src): p.source, str(item.output): p.output, str(temp_path_for(item.output)): p.output}
+        try:
+            item.info = probe(src)
+            _plan_item(item, SimpleNamespace(target=p.target, opts=p.options), p.threads)
+            if item.error is not None:
+                raise item.error
+            result = _work(_Payload(item.job, None, p.options.verify, p.options.timeout, item.per_title), ctx)
+        except CodeckitError as exc:
+            raise _renamed(exc, names) from None
         put_final(p.storage, item.output, p.output)
         notes = list(result.notes) + [f"staged in a worker's scratch; uploaded in "
                                       f"{time.monotonic() - staged_at - result.wall_s:.2f} s"]
-    return replace(result, input=p.source, output=p.output, notes=notes)
+    verify = replace(result.verify, path=p.output) if result.verify is not None else None
+    return replace(result, input=p.source, output=p.output, notes=notes, verify=verify)
+
+
+def _renamed(exc: CodeckitError, names: dict[str, str]) -> CodeckitError:
+    """`exc` with the scratch paths in its path, message and FFmpeg detail replaced by the names they stand for
+    (the longest first: the temporary output's name holds the output's folder)."""
+    def swap(text):
+        for local in sorted(names, key=len, reverse=True):
+            text = text.replace(local, names[local]) if text else text
+        return text
+    exc.path, exc.message = swap(exc.path), swap(exc.message)
+    if getattr(exc, "detail", None):
+        exc.detail = swap(exc.detail)
+    return exc
 
 
 def remote_outputs(found, out: str, target: Target) -> list[str]:
