@@ -193,6 +193,7 @@ def package(sources: list[str | os.PathLike], out_dir: str | os.PathLike, option
             report.out_dir = str(out_dir)
         for item in report.items:   # staged: each source's URL and its package's place under the output URL
             item.source, item.output, item.reason = portable([item.source, item.output, item.reason])
+            item.failure = portable(item.failure)
             if item.result is not None:
                 item.result.source, item.result.output = portable([item.result.source, item.result.output])
     return report

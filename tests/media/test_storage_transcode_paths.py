@@ -54,6 +54,20 @@ def test_transcode_json_names_outputs_and_sources_as_the_user_knows_them(where, 
     assert leaked == [] and SCRATCH not in r.stderr, (leaked, r.stderr[-2000:])
 
 
+@pytest.mark.parametrize("cmd", ["package", "compare"])
+def test_a_staged_runs_failed_item_names_the_source_url(cmd, s3, bad_object, tmp_path):
+    # compare and package stage sources into scratch: the error's `path` of a failed item is its URL
+    extra = {"package": ["--rungs", "1", "--speed", "fastest"], "compare": ["--encoders", "libx264:fastest"]}[cmd]
+    r = subprocess.run([sys.executable, "-m", "codeckit", cmd, bad_object, "-o", str(tmp_path / "out"), *extra,
+                        "--json"], capture_output=True, text=True, timeout=300, env=dict(os.environ))
+    assert r.returncode == 1, (r.returncode, r.stdout[-3000:], r.stderr[-3000:])
+    doc = json.loads(r.stdout)
+    (failed,) = doc["failures"] if cmd == "compare" else [i for i in doc["items"] if i["state"] == "failed"]
+    assert (failed["code"], failed["path"]) == ("not_media", bad_object), failed
+    leaked = [s for s in _strings(doc) if SCRATCH in s]
+    assert leaked == [] and SCRATCH not in r.stderr, (leaked, r.stderr[-2000:])
+
+
 def test_local_transcode_json_names_the_verified_output_by_its_final_name(tmp_path):
     # before: result.verify.path was the temporary name the encode wrote (".a.codeckit-tmp.mp4"), gone after
     # the rename
