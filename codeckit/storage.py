@@ -379,6 +379,18 @@ def scratch_dir(label: str = "item") -> Iterator[Path]:
         shutil.rmtree(d, ignore_errors=True)
 
 
+def named_as_given(value, names: dict[str, str]):
+    """`value` (a string, or dicts of them) with each scratch path in `names` replaced by the name it stands for
+    (an object's URL, the output as given), the longest first: a report must not name a scratch copy, gone by
+    the time it is read."""
+    if isinstance(value, dict):
+        return {k: named_as_given(v, names) for k, v in value.items()}
+    if isinstance(value, str):
+        for local in sorted(names, key=len, reverse=True):
+            value = value.replace(local, names[local])
+    return value
+
+
 def _used(root: Path) -> int:
     return sum(f.stat().st_size for f in root.rglob("*") if f.is_file())
 
@@ -471,6 +483,6 @@ def upload_tree(storage: Storage, folder: Path, prefix: str, *, skip: Iterable[s
     return urls
 
 
-__all__ = ["Stager", "Storage", "identity", "is_temp_key", "is_url", "join", "name_of",
+__all__ = ["Stager", "Storage", "identity", "is_temp_key", "is_url", "join", "name_of", "named_as_given",
            "object_hash", "put_final", "remove_stale_temp_keys", "scratch_dir", "scratch_root",
            "stager", "temp_key", "upload_tree"]

@@ -21,7 +21,7 @@ from .errors import CodeckitError
 from .object_journal import ObjectJournal, open_journal
 from .profiles import Target
 from .sources import walk_sources
-from .storage import Storage, is_url, join, name_of, put_final, scratch_dir, stager
+from .storage import Storage, is_url, join, name_of, named_as_given, put_final, scratch_dir, stager
 
 
 @dataclass
@@ -65,15 +65,10 @@ def remote_work(p: RemotePayload, ctx: ItemContext) -> EncodeResult:
 
 
 def _renamed(exc: CodeckitError, names: dict[str, str]) -> CodeckitError:
-    """`exc` with the scratch paths in its path, message and FFmpeg detail replaced by the names they stand for
-    (the longest first: the temporary output's name holds the output's folder)."""
-    def swap(text):
-        for local in sorted(names, key=len, reverse=True):
-            text = text.replace(local, names[local]) if text else text
-        return text
-    exc.path, exc.message = swap(exc.path), swap(exc.message)
+    """`exc` with the scratch paths in its path, message and FFmpeg detail replaced by the names they stand for."""
+    exc.path, exc.message = named_as_given(exc.path, names), named_as_given(exc.message, names)
     if getattr(exc, "detail", None):
-        exc.detail = swap(exc.detail)
+        exc.detail = named_as_given(exc.detail, names)
     return exc
 
 

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 from ..errors import error_fields
-from ..storage import is_url, join, put_final, scratch_dir, stager
+from ..storage import is_url, join, named_as_given, put_final, scratch_dir, stager
 from .hashing import content_hash
 
 
@@ -35,6 +35,9 @@ def process_remote(task, ctx=None) -> dict:
             pending.append(uploads.submit(put_final, storage, out / rel, join(task.out_dir, rel)))
         local = replace(task, source=str(src), content_hash=digest, out_dir=str(out), storage=None, prefetch=())
         entry = process_source(local, ctx, publish=publish)
+        if entry.get("status") == "failed":   # the scratch copies are gone: the error names the URLs given
+            entry.update(named_as_given({k: entry.get(k) for k in ("error", "failure")},
+                                         {str(src): task.source, str(out): task.out_dir}))
         try:
             for f in pending:
                 f.result()
@@ -42,3 +45,4 @@ def process_remote(task, ctx=None) -> dict:
             entry.update(status="failed", error=f"upload failed: {exc}", records=[], failure=error_fields(exc))
     entry["source"] = task.source
     return entry
+
