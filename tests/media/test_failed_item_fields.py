@@ -59,16 +59,10 @@ def test_a_batch_commands_failed_items_carry_the_error_fields(cmd, inputs, tmp_p
     _check(failed[str(inputs["gone"])], inputs["gone"], "not_found", "SourceError")
 
 
-def test_probe_errors_carry_the_error_fields(inputs):
-    r = _cli("probe", inputs["clip"], inputs["bad"], "--json")
-    assert r.returncode == 1, (r.returncode, r.stdout[-2000:], r.stderr[-2000:])
-    (err,) = json.loads(r.stdout)["errors"]
-    assert err["error"] and err["path"] == str(inputs["bad"])
-    _check(err, inputs["bad"], "not_media", "ProbeError")
-
-
-def test_quality_errors_carry_the_error_fields(inputs):
-    r = _cli("quality", inputs["clip"], inputs["bad"], "--json")
+@pytest.mark.parametrize("cmd", ["probe", "quality"])
+def test_probe_and_quality_errors_carry_the_error_fields(cmd, inputs):
+    # before: {"path", "error"} only
+    r = _cli(cmd, inputs["clip"], inputs["bad"], "--json")     # quality: the clip is the reference
     assert r.returncode == 1, (r.returncode, r.stdout[-2000:], r.stderr[-2000:])
     (err,) = json.loads(r.stdout)["errors"]
     assert err["error"] and err["path"] == str(inputs["bad"])
