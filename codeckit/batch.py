@@ -17,7 +17,7 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
-from .errors import CodeckitError, ConfigError, JournalBusy  # noqa: F401  (JournalBusy: re-exported)
+from .errors import CodeckitError, ConfigError, JournalBusy, error_fields  # noqa: F401  (JournalBusy: re-exported)
 from .journal import (FINISHED, JOURNAL_NAME, STATES, Journal, JournalView,  # noqa: F401  (re-exported)
                       journal_record)
 from .owner import OwnerGone
@@ -53,6 +53,7 @@ class ItemOutcome:
     error_type: str | None = None
     error_code: str | None = None         # the error's reason code (CodeckitError.code), "unexpected" for a bug
     traceback: str | None = None          # only for unexpected errors (bugs), for --verbose
+    failure: dict | None = None           # a failed item's error fields (errors.error_fields): code, message, ...
     wall_s: float = 0.0
     stderr_tail: str | None = None        # FFmpeg's last words, when it was FFmpeg that failed
 
@@ -148,10 +149,11 @@ def _run_one(work: Callable, item: BatchItem, ctx: ItemContext) -> ItemOutcome:
         if ctx.cancelled:  # a run cut short by the stop request is unfinished, not failed
             return outcome("interrupted", error="interrupted", error_code="interrupted")
         return outcome("failed", error=exc.message if exc.path else str(exc), error_type=type(exc).__name__,
-                       error_code=exc.code, stderr_tail=exc.stderr_tail)
+                       error_code=exc.code, stderr_tail=exc.stderr_tail, failure=error_fields(exc))
     except Exception as exc:  # a bug, not a user mistake: keep the traceback for --verbose
         return outcome("failed", error=f"unexpected error: {type(exc).__name__}: {exc}",
-                       error_type=type(exc).__name__, error_code="unexpected", traceback=traceback.format_exc())
+                       error_type=type(exc).__name__, error_code="unexpected", traceback=traceback.format_exc(),
+                       failure=error_fields(exc))
 
 
 def _check_backend(backend: str, joblib_backend: str) -> None:

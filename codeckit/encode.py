@@ -159,6 +159,8 @@ def encode(job: EncodeJob, *, on_progress: Callable[[Progress], None] | None = N
             os.replace(tmp, out)
         except OSError as exc:
             raise CodeckitError(f"cannot write {out}: {exc.strerror}", path=job.input) from exc
+        if report is not None:
+            report.path = str(out)    # the file it verified, by the name it has now (the temporary one is gone)
     finally:
         _unlink(tmp)
     failures = list(job.selection.failures) if job.selection else []

@@ -75,6 +75,19 @@ class FFmpegError(CodeckitError):
         return {**super().to_dict(), "detail": self.detail, "returncode": self.returncode}
 
 
+def error_fields(exc: BaseException) -> dict:
+    """The error as every `--json` names it: `code`, `message`, `path`, `hint`, `type` (the class; FFmpegError
+    adds `detail` and `returncode`). The one builder of these fields: the error document of a command that
+    stopped (cli.common.error_document) and each failed item of a batch (transcode, package, compare, quality,
+    normalize) hold the same fields. An exception that is not a CodeckitError is a bug: code `unexpected`."""
+    if isinstance(exc, CodeckitError):
+        fields = exc.to_dict()
+        fields["type"] = fields.pop("error")
+        return fields
+    return {"code": "unexpected", "message": f"unexpected error: {type(exc).__name__}: {exc}", "path": None,
+            "hint": None, "type": type(exc).__name__}
+
+
 def failure_line(exc: CodeckitError) -> str:
     """The failure in one line, for a verdict or a fallback reason: FFmpeg's own error line when FFmpeg
     reported one (not our "FFmpeg failed: " around it), else our message (a timeout, a signal, an

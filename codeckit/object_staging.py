@@ -63,6 +63,21 @@ def scratch_dir(label: str = "item") -> Iterator[Path]:
         shutil.rmtree(d, ignore_errors=True)
 
 
+
+def named_as_given(value, names: dict[str, str]):
+    """`value` (a string, or lists, tuples and dicts of them) with each scratch path in `names` replaced by the
+    name it stands for (an object's URL, the output as given), the longest first: a report must not name a
+    scratch copy, gone by the time it is read."""
+    if isinstance(value, dict):
+        return {k: named_as_given(v, names) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(named_as_given(v, names) for v in value)
+    if isinstance(value, str):
+        for local in sorted(names, key=len, reverse=True):
+            if local in value:
+                value = value.replace(local, names[local])
+    return value
+
 def _used(root: Path) -> int:
     return sum(f.stat().st_size for f in root.rglob("*") if f.is_file())
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from .errors import ProbeError
 from .ffmpeg import check_local_input, refuse_referencing_demuxer
-from .sources import open_media
+from .sources import local_only, open_media
 
 #: Bumped when a field of the JSON schema changes meaning or disappears (additions keep it).
 SCHEMA_VERSION = 1
@@ -181,10 +181,12 @@ def probe(path: str | Path) -> MediaInfo:
     """Read a file's MediaInfo. Raises ProbeError (naming the file and the reason) when it is not usable media.
 
     Decodes the first video frame: it proves the stream decodes and carries the display matrix
-    and color tags that some containers only attach to frames.
+    and color tags that some containers only attach to frames. An object-storage URL is refused (ConfigError,
+    code url_not_supported), named as written.
     """
     import av
 
+    local_only([path], "probe")
     p = check_local_input(path)
     try:
         container = open_media(p)

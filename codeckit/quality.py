@@ -23,6 +23,7 @@ from .errors import CodeckitError, ConfigError, ProbeError, QualityError
 from .ffmpeg import Progress, build_info, check_local_input, run_ffmpeg
 from .quality_graph import (Alignment, ChainedScoring, ComparedSpan, InputVideo, batch_scoring_command,
                             chained_scoring_command, libvmaf_pix_fmt, metric_names, scoring_command)
+from .sources import local_only
 from .vmaf_models import (AUTO_MODEL, EXTRA_METRICS, METRIC_KEYS, MODEL_ALIASES, MODELS, UHD_HEIGHT, UHD_WIDTH,
                           XPSNR_CEILING_DB, VmafModel, model_for_size, resolve_model)
 
@@ -294,8 +295,10 @@ def measure(reference: str | Path, distorted: str | Path, settings: QualitySetti
     The distorted is scaled to the reference's coded size with bicubic (or both to the model's size
     with scale="model"), resampled to the reference's frame rate when the rates differ, both start
     at time zero, and both are fed to libvmaf in one pixel format. Raises QualityError (durations
-    differ, no video), ProbeError (missing or unreadable file), FeatureMissing (no libvmaf/xpsnr).
+    differ, no video), ProbeError (missing or unreadable file), FeatureMissing (no libvmaf/xpsnr), ConfigError
+    (code url_not_supported) for an object-storage URL, before anything is read.
     """
+    local_only([reference, distorted], "quality")
     s = replace(settings, **overrides) if settings else QualitySettings(**overrides)
     build = _require_filters(s)
     # Both probes at once: PyAV releases the GIL while it reads, and this is most of codeckit's own overhead.
@@ -323,6 +326,7 @@ def measure_batch(reference: str | Path, distorted: Sequence[str | Path], settin
     lowers its score); its score is left out of every result (unless it is the only one), and where the run
     allows (`quality_graph.chained_scoring_command`) it is not computed at all: the pairs go through one
     libvmaf, each pair's other kept frames scored exactly as in its own run."""
+    local_only([reference, *distorted], "quality")
     s = replace(settings, **overrides) if settings else QualitySettings(**overrides)
     build = _require_filters(s)
     ref = _video_of(reference, "reference")

@@ -116,7 +116,9 @@ def walk_sources(paths: Iterable[str | os.PathLike], *, exclude: Iterable[str | 
         if top.is_dir():
             if os.path.realpath(top) in excluded:
                 _refuse_output_as_source(str(top))
+            before = _counts(walk)
             _walk_folder(top, excluded, extensions, walk)
+            _say_if_no_video(os.fspath(raw), "folder", walk, before)
         else:
             _add_file(top, Path(top.name), walk)
     walk.sources = _first_of_each(walk.sources, lambda s: s.url or s.path)
@@ -125,8 +127,9 @@ def walk_sources(paths: Iterable[str | os.PathLike], *, exclude: Iterable[str | 
 
 
 def local_only(paths: Iterable[str | os.PathLike], command: str) -> None:
-    """Refuse an object-storage URL among `paths`, before any work, for a command that reads local files only
-    (probe, quality, search): a usage error naming the URL as given (exit 2). Read as a path, `s3://b/k.mp4`
+    """Refuse an object-storage URL among `paths`, before any work, at the entry of a library function that
+    reads local files only (probe.probe, quality.measure*, search.search): a ConfigError naming the URL as
+    given, code url_not_supported (the CLI's usage error, exit 2, rests on it). Read as a path, `s3://b/k.mp4`
     was "s3:/b/k.mp4: no such file", also for an object that is there."""
     from .storage import is_url
     for path in paths:
@@ -155,8 +158,7 @@ def _walk_objects(url: str, storage, extensions: frozenset[str], walk: SourceWal
         walk.errors.append(error)
         return
     base = url.rstrip("/")
-    found = len(walk.sources)
-    skipped = walk.skipped_by_extension
+    before = _counts(walk)
     for obj, info in sorted(objects.items()):
         rel = obj[len(base) + 1:] if obj != base else obj.rsplit("/", 1)[-1]
         if obj != base and (is_temp_key(obj) or any(part.startswith(".") for part in rel.split("/"))
@@ -168,11 +170,24 @@ def _walk_objects(url: str, storage, extensions: frozenset[str], walk: SourceWal
         key_path = Path(obj.split("://", 1)[1])
         walk.sources.append(Source(key_path, Path(rel), key_path, url=obj, identity=identity(info),
                                    size=info.get("size")))
-    if len(walk.sources) == found:
-        # there, but nothing to do: as an empty folder (exit 0), said once, by the URL the user gave
-        other = walk.skipped_by_extension - skipped
-        log.warning("%s: no video under this prefix (%s)", url,
-                    f"{other} other object{'s' if other != 1 else ''} skipped" if other else "it is empty")
+    _say_if_no_video(url, "prefix", walk, before)
+
+
+def _counts(walk: SourceWalk) -> tuple[int, int, int]:
+    return len(walk.sources), walk.skipped_by_extension, len(walk.errors)
+
+
+def _say_if_no_video(where: str, kind: str, walk: SourceWalk, before: tuple[int, int, int]) -> None:
+    """A folder or prefix given as a source that holds no video: nothing to do (exit 0), said once, by the name
+    the user gave; one rule for a local folder and an object-storage prefix. Entries that could not be read
+    are failed items already: no warning then."""
+    found, skipped, errors = before
+    if len(walk.sources) > found or len(walk.errors) > errors:
+        return
+    other = walk.skipped_by_extension - skipped
+    what = "object" if kind == "prefix" else "file"
+    log.warning("%s: no video under this %s (%s)", where, kind,
+                f"{other} other {what}{'s' if other != 1 else ''} skipped" if other else "it is empty")
 
 
 def list_source(storage, url: str) -> tuple[dict[str, dict], SourceError | None]:

@@ -15,7 +15,8 @@ from typing import Any, Iterable, Iterator
 
 from .fileio import is_temp_path
 from .object_journal import ObjectLock
-from .storage import Storage, is_temp_key, is_url, name_of, remove_stale_temp_keys, scratch_dir, stager
+from .storage import (Storage, is_temp_key, is_url, name_of, named_as_given, remove_stale_temp_keys, scratch_dir,
+                      stager)
 
 # What the staged runs of this process have put where. A staged copy lives in a fresh scratch folder and has
 # the mtime of its download, so a journal key made of its path, size and mtime changed on every run and a
@@ -75,18 +76,9 @@ def portable(value: Any) -> Any:
     """`value` (a string, or lists and dicts of them) with the local folders of staged runs replaced by the
     URLs they stand for: what goes into journal keys, reports and manifests, so that they neither change
     from one run to the next nor name scratch folders that are gone."""
-    if isinstance(value, str):
-        with _MUTEX:
-            aliases = sorted(_ALIASES.items(), key=lambda kv: -len(kv[0]))
-        for local, url in aliases:
-            if local in value:
-                value = value.replace("file:" + local, url).replace(local, url)
-        return value
-    if isinstance(value, dict):
-        return {k: portable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return type(value)(portable(v) for v in value)
-    return value
+    with _MUTEX:
+        names = {**_ALIASES, **{"file:" + local: url for local, url in _ALIASES.items()}}
+    return named_as_given(value, names)
 
 
 def stage_sources(storage: Storage, sources: Iterable[str], folder: Path, staged: dict | None = None,

@@ -16,12 +16,12 @@ from __future__ import annotations
 # The parts, one module each, re-exported here (callers import this module): object_store (URLs, `Storage`,
 # listings, identity), object_uploads (temporary keys, put_final, upload_tree), object_staging (scratch,
 # Stager). None imports this one, and none imports fsspec before a URL is used.
-from .object_staging import (DEFAULT_SCRATCH_BYTES, Stager, remove_dead_scratch, scratch_dir, scratch_limit,
-                             scratch_root, stager)
+from .object_staging import (DEFAULT_SCRATCH_BYTES, Stager, named_as_given, remove_dead_scratch, scratch_dir,
+                             scratch_limit, scratch_root, stager)
 from .object_store import LOCAL_SCHEMES, SECRET_WORDS, Storage, identity, is_url, join, name_of, object_hash
 from .object_uploads import TEMP_KEY_MARK, is_temp_key, put_final, remove_stale_temp_keys, temp_key, upload_tree
 
-__all__ = ["Stager", "Storage", "identity", "is_temp_key", "is_url", "join", "name_of",
+__all__ = ["Stager", "Storage", "identity", "is_temp_key", "is_url", "join", "name_of", "named_as_given",
            "object_hash", "put_final", "remove_stale_temp_keys", "scratch_dir", "scratch_root",
            "stager", "temp_key", "upload_tree",
            # importable from here as before the split, not part of the API proper

@@ -19,7 +19,7 @@ from typing import Any, Callable
 from .batch import BatchEvent, BatchItem, BatchReport, ItemContext, Journal, auto_jobs, cpu_count, run_batch
 from .cluster import check_backend, engine
 from .encode import EncodeResult, encode, progress_reporter, temp_path_for
-from .errors import CodeckitError
+from .errors import CodeckitError, error_fields
 from .plan import PLAN_VERSION, EncodeJob, plan
 from .probe import MediaInfo, probe
 from .profiles import Target
@@ -52,10 +52,17 @@ class ItemReport:
     job: EncodeJob | None = None
     stderr_tail: str | None = None
     traceback: str | None = None
+    failure: dict | None = None         # a failed item's error fields (errors.error_fields): code, message, path...
+
+    @classmethod
+    def failed(cls, source: str, output: str | None, exc: CodeckitError, reason: str | None = None) -> "ItemReport":
+        """A failed item, with the error's fields (its JSON as every command's failed item reads)."""
+        return cls(source, output, "failed", reason or (exc.message if exc.path else str(exc)), exc.code,
+                   failure=error_fields(exc))
 
     def to_dict(self) -> dict:
         d: dict[str, Any] = {"source": self.source, "output": self.output, "state": self.state,
-                             "reason": self.reason, "code": self.code}
+                             "reason": self.reason, "code": self.code, **(self.failure or {})}
         if self.result is not None:
             d["result"] = self.result.to_dict()
         if self.job is not None:
@@ -282,7 +289,7 @@ def transcode(sources: list[str | os.PathLike], out_dir: str | os.PathLike, targ
     finally:
         journal.close()
     # entries that cannot be read fail on their own (no output, nothing to journal): the batch went on
-    report.items[:0] = [ItemReport(e.path, None, "failed", e.message, e.code) for e in walk.errors]
+    report.items[:0] = [ItemReport.failed(e.path, None, e) for e in walk.errors]
     return report
 
 
@@ -358,8 +365,10 @@ def _select(run: _Run) -> list[_Item]:
     made = {r.get("output"): k for k, r in run.journal.entries.items() if r["state"] == "done"}
     for src, dst in zip(run.found, run.outputs):
         if dst.resolve() == src.path.resolve():   # before the skip check: such an output always "exists"
-            run.settled.append(ItemReport(str(src.path), str(dst), "failed", "the output would replace its own "
-                                          "source; choose another output folder", "output_is_source"))
+            exc = CodeckitError("the output would replace its own source", path=src.path, code="output_is_source",
+                                hint="choose another output folder")
+            run.settled.append(ItemReport.failed(str(src.path), str(dst), exc, "the output would replace its own "
+                                                 "source; choose another output folder"))
             continue
         key = item_key(src.path, dst, run.target, run.opts.force_encode)
         reason = _skip_reason(dst, key, run.journal, made, run.opts)
@@ -400,7 +409,7 @@ def _planned_report(item: _Item) -> ItemReport:
     """A dry run's line for an item: its plan, or why it could not be planned."""
     src, dst, err = str(item.source.path), str(item.output), item.error
     if err is not None:
-        return ItemReport(src, dst, "failed", err.message if err.path else str(err), err.code)
+        return ItemReport.failed(src, dst, err)
     return ItemReport(src, dst, "planned", job=item.job)
 
 
@@ -426,7 +435,7 @@ def _item_reports(items: list[_Item], batch: BatchReport) -> list[ItemReport]:
         if o.state == "done":
             ir.result = o.result
         else:
-            ir.reason, ir.code = o.error, o.error_code
+            ir.reason, ir.code, ir.failure = o.error, o.error_code, o.failure
             ir.stderr_tail = o.stderr_tail
             ir.traceback = o.traceback
     return list(by_label.values())

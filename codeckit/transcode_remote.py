@@ -16,11 +16,12 @@ from types import SimpleNamespace
 
 from .batch import BatchItem, ItemContext, run_batch
 from .cluster import engine
-from .encode import EncodeResult
+from .encode import EncodeResult, temp_path_for
+from .errors import CodeckitError
 from .object_journal import ObjectJournal, open_journal
 from .profiles import Target
 from .sources import walk_sources
-from .storage import Storage, is_url, join, name_of, put_final, scratch_dir, stager
+from .storage import Storage, is_url, join, name_of, named_as_given, put_final, scratch_dir, stager
 
 
 @dataclass
@@ -46,15 +47,29 @@ def remote_work(p: RemotePayload, ctx: ItemContext) -> EncodeResult:
         src = st.stage(p.storage, p.source, d) if is_url(p.source) else Path(p.source)
         staged_at = time.monotonic()
         item = _Item(Source(Path(src), Path(src.name)), d / "out" / name_of(p.output), key="")
-        item.info = probe(src)
-        _plan_item(item, SimpleNamespace(target=p.target, opts=p.options), p.threads)
-        if item.error is not None:
-            raise item.error
-        result = _work(_Payload(item.job, None, p.options.verify, p.options.timeout, item.per_title), ctx)
+        # the scratch copies are gone when the report is read: errors name the source and output as given
+        names = {str(src): p.source, str(item.output): p.output, str(temp_path_for(item.output)): p.output}
+        try:
+            item.info = probe(src)
+            _plan_item(item, SimpleNamespace(target=p.target, opts=p.options), p.threads)
+            if item.error is not None:
+                raise item.error
+            result = _work(_Payload(item.job, None, p.options.verify, p.options.timeout, item.per_title), ctx)
+        except CodeckitError as exc:
+            raise _renamed(exc, names) from None
         put_final(p.storage, item.output, p.output)
         notes = list(result.notes) + [f"staged in a worker's scratch; uploaded in "
                                       f"{time.monotonic() - staged_at - result.wall_s:.2f} s"]
-    return replace(result, input=p.source, output=p.output, notes=notes)
+    verify = replace(result.verify, path=p.output) if result.verify is not None else None
+    return replace(result, input=p.source, output=p.output, notes=notes, verify=verify)
+
+
+def _renamed(exc: CodeckitError, names: dict[str, str]) -> CodeckitError:
+    """`exc` with the scratch paths in its path, message and FFmpeg detail replaced by the names they stand for."""
+    exc.path, exc.message = named_as_given(exc.path, names), named_as_given(exc.message, names)
+    if getattr(exc, "detail", None):
+        exc.detail = named_as_given(exc.detail, names)
+    return exc
 
 
 def remote_outputs(found, out: str, target: Target) -> list[str]:
@@ -104,12 +119,12 @@ def transcode_remote(sources, out: str, target: Target, opts, storage: Storage, 
     finally:
         if journal is not None and not opts.dry_run:
             journal.close()
-    reports = [ItemReport(e.path, None, "failed", e.message, e.code) for e in walk.errors]
+    reports = [ItemReport.failed(e.path, None, e) for e in walk.errors]
     by_key = {i.key: i for i in items}
     for o in batch.outcomes:
         ir = ItemReport(o.label, by_key[o.key].info["output"], o.state, o.error, o.error_code,
                         result=o.result if isinstance(o.result, EncodeResult) else None, stderr_tail=o.stderr_tail,
-                        traceback=o.traceback)
+                        traceback=o.traceback, failure=o.failure)
         reports.append(ir)
     return TranscodeReport(reports, out, target.name, time.monotonic() - start, jobs, threads,
                            interrupted=batch.interrupted, cleaned=cleaned, ignored=walk.skipped_by_extension,

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
 
-from ..errors import CodeckitError
+from ..errors import CodeckitError, error_fields
 
 console = Console()                    # tables and progress
 err_console = Console(stderr=True)     # errors and warnings, never mixed into --json output
@@ -38,10 +38,10 @@ def error_document(exc: CodeckitError | click.ClickException) -> dict:
 
     A CodeckitError gives its own fields (FFmpegError adds `detail` and `returncode`); click's usage errors
     (a bad option value, a missing argument) are `usage_error` with click's message and `--help` as the hint.
-    Built here only, so every command's error document has one shape."""
+    Built here only, from errors.error_fields (which every failed item of a batch carries too), so every
+    command's error document has one shape."""
     if isinstance(exc, CodeckitError):
-        error = exc.to_dict()
-        error["type"] = error.pop("error")
+        error = error_fields(exc)
     else:
         usage = isinstance(exc, click.UsageError)
         error = {"code": "usage_error" if usage else "cli_error", "message": exc.format_message(), "path": None,

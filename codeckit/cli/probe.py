@@ -5,9 +5,8 @@ import click
 from rich.table import Table
 from rich.markup import escape
 
-from ..errors import CodeckitError
+from ..errors import CodeckitError, error_fields
 from ..probe import SCHEMA_VERSION, MediaInfo, probe
-from ..sources import local_only
 from . import cli
 from .common import console, err_console, fmt_bitrate, fmt_bytes, fmt_fps, print_json
 
@@ -23,12 +22,13 @@ def probe_cmd(ctx: click.Context, files: tuple[str, ...], as_json: bool) -> int:
     """
     infos: list[MediaInfo] = []
     errors: list[dict] = []
-    local_only(files, "probe")
     for f in files:
         try:
             infos.append(probe(f))
         except CodeckitError as exc:
-            errors.append({"path": f, "error": exc.message})
+            if exc.code == "url_not_supported":
+                raise       # a usage error (exit 2), not a file that failed: probe reads local files only
+            errors.append({**error_fields(exc), "path": f, "error": exc.message})   # `path`: as given
             err_console.print(f"[red]✗[/] {escape(str(f))}: {escape(exc.message)}", highlight=False, soft_wrap=True)
     if as_json:
         print_json({"schema_version": SCHEMA_VERSION, "files": [i.to_dict() for i in infos], "errors": errors})

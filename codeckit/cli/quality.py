@@ -9,9 +9,8 @@ import click
 from rich.table import Table
 from rich.markup import escape
 
-from ..errors import CodeckitError
+from ..errors import CodeckitError, error_fields
 from ..quality import MODELS, QualityResult, QualitySettings, measure
-from ..sources import local_only
 from . import cli
 from .common import console, err_console, print_json
 
@@ -55,7 +54,6 @@ def quality_cmd(reference: str, distorted: tuple[str, ...], models: tuple[str, .
     """
     if as_json and as_csv:
         raise click.UsageError("choose one of --json and --csv")
-    local_only((reference, *distorted), "quality")
     extras = tuple(name for name, on in (("psnr", psnr), ("ssim", ssim), ("ms_ssim", ms_ssim),
                                          ("xpsnr", xpsnr)) if on)
     settings = QualitySettings(model=tuple(models) if len(models) > 1 else (models[0] if models else "auto"),
@@ -72,9 +70,11 @@ def quality_cmd(reference: str, distorted: tuple[str, ...], models: tuple[str, .
             else:
                 results.append(measure(reference, dist, settings))
         except CodeckitError as exc:
-            if _is_reference_error(exc, reference):
-                raise       # the reference itself is unusable: nothing else can be measured
-            errors.append({"path": dist, "error": str(exc)})
+            if _is_reference_error(exc, reference) or exc.code == "url_not_supported":
+                raise       # the reference is unusable (nothing else can be measured), or a usage error (exit 2)
+            # the error's fields, as every command's failed item carries them; `path` stays the distorted as
+            # given (what the error names, unless it is a scratch file of the measurement, gone by now)
+            errors.append({"error": str(exc), **error_fields(exc), "path": dist})
             err_console.print(f"[red]✗[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
     if as_json:
         print_json({"reference": reference, "results": [r.to_dict(per_frame=per_frame) for r in results],

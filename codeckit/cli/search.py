@@ -11,7 +11,6 @@ from ..search import DEFAULT_MAX_PROBES, DEFAULT_TOLERANCE, Probe, SearchResult,
 from ..search.sample_encode import SAMPLE_SUBSAMPLE, SUBSAMPLE_FROM_HEIGHT
 from ..search.samples import (FULL_PASS_SHARE, MAX_SAMPLES, MIN_SAMPLE_SECONDS, MIN_SAMPLES, SAMPLE_DURATION_S,
                                SAMPLE_SHARE)
-from ..sources import local_only
 from . import cli
 from .common import console, err_console, fmt_bitrate, fmt_bytes, print_json
 
@@ -92,7 +91,6 @@ def search_cmd(source: str, target: float, encoder: str | None, profile: str | N
     """
     if encoder and profile:
         raise click.UsageError("choose one of --encoder and --profile")
-    local_only([source], "search")
     kw = dict(tolerance=tolerance, knob_range=_knob_range(knob_range), max_bitrate=_bitrate(max_bitrate),
               max_probes=max_probes, samples=samples, sample_duration_s=sample_duration, model=model,
               subsample=subsample, cache=not no_cache)

@@ -14,7 +14,7 @@ from typing import Callable
 from ..batch import BatchEvent, BatchItem, Journal, cpu_count, run_batch
 from ..codecs.capability import probe_capabilities
 from ..encode import temp_path_for
-from ..errors import CodeckitError, ConfigError
+from ..errors import CodeckitError, ConfigError, error_fields
 from ..probe import MediaInfo, probe
 from ..quality import check_scorable
 from ..sources import remove_stale_temps, walk_sources
@@ -94,7 +94,7 @@ def _compare(sources, out_dir, options, *, on_event, cancel) -> CompareReport:
     model = opts.cost or default_cost_model()
     out = Path(os.path.abspath(os.fspath(out_dir)))
     walk = walk_sources(list(sources), exclude=[out])
-    failures = [{"source": e.path, "stage": "source", "error": e.message} for e in walk.errors]
+    failures = [{"source": e.path, "stage": "source", "error": e.message, **error_fields(e)} for e in walk.errors]
     infos, probe_failures = _probe_all([str(s.path) for s in walk.sources])
     failures += probe_failures
     vers = versions([c.encoder for c in configs])
@@ -136,7 +136,7 @@ def _probe_all(paths: list[str]) -> tuple[list[MediaInfo], list[dict]]:
     with ThreadPoolExecutor(max_workers=max(1, min(8, cpu_count()))) as pool:
         got = list(pool.map(one, paths))
     infos = [g for g in got if isinstance(g, MediaInfo)]
-    fails = [{"source": p, "stage": "probe", "error": str(g)} for p, g in zip(paths, got)
+    fails = [{"source": p, "stage": "probe", "error": str(g), **error_fields(g)} for p, g in zip(paths, got)
              if not isinstance(g, MediaInfo)]
     return infos, fails
 
@@ -175,7 +175,7 @@ class _Stages:
                     try:
                         w = point_work(info, cfg, knob, self.out, threads, self.caps)
                     except CodeckitError as exc:
-                        self._fail(info.path, cfg, "plan", str(exc), knob)
+                        self._fail(info.path, cfg, "plan", str(exc), error_fields(exc), knob)
                         continue
                     items.append(BatchItem(point_key(w, self.vers), f"{Path(info.path).name} {cfg.label} {knob:g}",
                                            payload=w, weight=w.duration_s, cleanup=(str(temp_path_for(w.job.output)),),
@@ -225,11 +225,12 @@ class _Stages:
             elif o.state == "failed":
                 info = by_key[o.key].info
                 self.failures.append({"source": info["source"], "config": info["config"], "stage": stage,
-                                      "knob": info.get("knob"), "error": o.error})
+                                      "knob": info.get("knob"), "error": o.error, **(o.failure or {})})
         return results
 
-    def _fail(self, source: str, cfg: Config, stage: str, error: str, knob=None) -> None:
-        self.failures.append({"source": source, "config": cfg.label, "stage": stage, "knob": knob, "error": error})
+    def _fail(self, source: str, cfg: Config, stage: str, error: str, fields: dict, knob=None) -> None:
+        self.failures.append({"source": source, "config": cfg.label, "stage": stage, "knob": knob, "error": error,
+                              **fields})
 
 
 def _report(infos: list[MediaInfo], configs: list[Config], anchor: Config, opts: CompareOptions, model: CostModel,

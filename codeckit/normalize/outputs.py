@@ -208,19 +208,21 @@ def _sort_results(summary: Summary, results: dict[Path, dict], dup_of: dict[Path
                             "measurements": e.get("measurements", {})})
         else:
             summary.failed += 1
-            summary.failures.append({"source_path": str(src), "error": e.get("error")})
-            rejects.append(_reject(src, "error", e.get("error"), sha256=e["source_sha256"]))
+            # the error's fields (errors.error_fields), as every command's failed item carries them
+            failure = e.get("failure") or {}
+            summary.failures.append({"source_path": str(src), "error": e.get("error"), **failure})
+            rejects.append({**_reject(src, "error", e.get("error"), sha256=e["source_sha256"]), **failure})
     return records, rejects
 
 
-def _input_rejects(summary: Summary, dup_of: dict[Path, Path], unreadable: dict[Path, str]) -> list[dict]:
+def _input_rejects(summary: Summary, dup_of: dict[Path, Path], unreadable: dict[Path, dict]) -> list[dict]:
     """The rejects lines of inputs that never reached a worker: duplicates, and files that could not be found,
     resolved or read."""
     rejects = []
     for d, src in sorted(dup_of.items(), key=lambda kv: str(kv[0])):
         rejects.append(_reject(d, "duplicate", f"same content (SHA-256) as {src}", value=str(src)))
     for p, why in sorted(unreadable.items(), key=lambda kv: str(kv[0])):
-        rejects.append(_reject(p, "unreadable", why))
+        rejects.append({**_reject(p, "unreadable", why["message"]), **why})   # why: errors.error_fields
     for r in rejects:
         summary.add_reject(r["reason"])
     return rejects
@@ -289,7 +291,7 @@ def _write_rejects(summary: Summary, rejects: list[dict], out: Path) -> None:
 
 
 def write_outputs(summary: Summary, spec: OutputSpec, results: dict[Path, dict], dup_of: dict[Path, Path],
-                  unreadable: dict[Path, str], prof: TrainingProfile,
+                  unreadable: dict[Path, dict], prof: TrainingProfile,
                   ffmpeg_version: str) -> None:
     """Manifest, rejects list and shards from `results` (each finished source's journal entry, by source path),
     the duplicates and the unreadable inputs; `summary` gets the counts and the paths written."""

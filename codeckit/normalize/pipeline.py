@@ -19,7 +19,7 @@ from typing import Callable, Iterable
 
 from ..batch import BatchItem, JournalView, run_batch
 from ..object_journal import open_journal
-from ..errors import CodeckitError
+from ..errors import CodeckitError, SourceError, error_fields
 from ..sources import SourceWalk, remove_stale_temps, walk_sources
 from ..storage import Storage, is_url, object_hash
 from .hashing import HashCache, content_hash, group_duplicates
@@ -67,10 +67,10 @@ def _hash_all(paths: list[Path | str], cache: HashCache, objects: dict[str, str]
     def one(p):
         try:
             return p, (object_hash(storage, p) if p in objects else content_hash(p)), None
-        except OSError as exc:
-            return p, None, exc.strerror or str(exc)
+        except OSError as exc:   # gone or locked since the walk found it
+            return p, None, error_fields(SourceError(exc.strerror or str(exc), path=p, code="unreadable"))
         except Exception as exc:  # StorageError: this object fails, the batch goes on
-            return p, None, str(exc)
+            return p, None, error_fields(exc)
     with ThreadPoolExecutor(max_workers=4) as pool:  # hashlib releases the GIL: threads read in parallel
         new = {}
         for p, h, err in pool.map(one, todo):
@@ -93,7 +93,7 @@ class Inputs:
     unique: dict[Path | str, str]     # a source to process (one per content) -> its content hash, or "" for
                                       # an object its worker hashes while staging it (see _hashed_by_worker)
     dup_of: dict[Path, Path]          # a duplicate -> the source it repeats
-    unreadable: dict[Path, str]       # -> why it could not be read (or resolved, or found)
+    unreadable: dict[Path, dict]      # -> why it could not be read (or resolved, or found): errors.error_fields
     non_video: int                    # files a folder walk passed over for their extension
     objects: dict[str, str]           # an object's URL -> its identity (codeckit.storage.identity)
 
@@ -104,7 +104,7 @@ def _find_inputs(walk: SourceWalk, state: Path, storage: Storage | None = None) 
     later = _hashed_by_worker(walk)
     hashes, unreadable = _hash_all([p for p in paths if p not in later], HashCache(state / "hashes.jsonl"),
                                    objects, storage)
-    unreadable.update({_as_source(e.path): e.message for e in walk.errors})
+    unreadable.update({_as_source(e.path): error_fields(e) for e in walk.errors})
     first, dup_of = group_duplicates(hashes, prefer=lambda p: not is_url(p) and find_sidecar(p) is not None)
     unique = {src: h for h, src in first.items()} | {url: "" for url in later}
     return Inputs(paths + [_as_source(e.path) for e in walk.errors], unique, dup_of, unreadable,
@@ -306,7 +306,8 @@ def _run(eng, items: list[BatchItem], journal: JournalView, summary: Summary, em
         if ev.kind == "done":
             entry = ev.outcome.result
         elif ev.kind in ("failed", "interrupted"):
-            entry = {"source": ev.item.label, "status": "failed", "error": ev.outcome.error}
+            entry = {"source": ev.item.label, "status": "failed", "error": ev.outcome.error,
+                     "failure": ev.outcome.failure}
         else:
             return
         summary.add_processed(entry)

@@ -7,7 +7,8 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
-from ..storage import is_url, join, put_final, scratch_dir, stager
+from ..errors import error_fields
+from ..storage import is_url, join, named_as_given, put_final, scratch_dir, stager
 from .hashing import content_hash
 
 
@@ -22,6 +23,7 @@ def process_remote(task, ctx=None) -> dict:
         except Exception as exc:   # a StorageError (object_unreadable, ...): this source fails, the batch goes on
             return {"key": task.key, "source": task.source, "source_sha256": task.content_hash,
                     "status": "failed", "error": str(exc), "error_code": getattr(exc, "code", None),
+                    "failure": error_fields(exc),
                     "records": [], "measurements": {}, "source_s": 0.0, "cpu_s": 0.0, "wall_s": 0.0}
         out = d / "out"
         pending = []
@@ -33,10 +35,14 @@ def process_remote(task, ctx=None) -> dict:
             pending.append(uploads.submit(put_final, storage, out / rel, join(task.out_dir, rel)))
         local = replace(task, source=str(src), content_hash=digest, out_dir=str(out), storage=None, prefetch=())
         entry = process_source(local, ctx, publish=publish)
+        if entry.get("status") == "failed":   # the scratch copies are gone: the error names the URLs given
+            entry.update(named_as_given({k: entry.get(k) for k in ("error", "failure")},
+                                         {str(src): task.source, str(out): task.out_dir}))
         try:
             for f in pending:
                 f.result()
         except Exception as exc:
-            entry.update(status="failed", error=f"upload failed: {exc}", records=[])
+            entry.update(status="failed", error=f"upload failed: {exc}", records=[], failure=error_fields(exc))
     entry["source"] = task.source
     return entry
+

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..batch import Cancelled
-from ..errors import CodeckitError, ProbeError
+from ..errors import CodeckitError, ProbeError, error_fields
 from .clips import CutClips
 from .encode_clip import clip_job, encode_clip
 from .filters import build_filters
@@ -179,10 +179,10 @@ def _run_steps_of(task: Task, item: Item, publish=None, cancel=None) -> dict:
         return {"status": "rejected", "rejection": r.to_dict()}
     except CodeckitError as exc:
         item.records = []
-        return {"status": "failed", "error": str(exc)}
+        return {"status": "failed", "error": str(exc), "failure": error_fields(exc)}
     except Exception as exc:  # a bug must not lose the rest of the batch; it is reported per source
         item.records = []
-        return {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
+        return {"status": "failed", "error": f"{type(exc).__name__}: {exc}", "failure": error_fields(exc)}
 
 
 def _source_seconds(item: Item) -> float:

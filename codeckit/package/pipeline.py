@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..batch import BatchEvent, BatchItem, Journal, cpu_count, run_batch
-from ..errors import CodeckitError, PackageCheckFailed
+from ..errors import CodeckitError, PackageCheckFailed, error_fields
 from ..fileio import PACKAGE_TEMP_MARK as TEMP_SUFFIX
 from ..fileio import atomic_write_text
 from ..probe import probe
@@ -108,10 +108,11 @@ class ItemReport:
     reason: str | None = None
     result: PackageResult | None = None
     error_type: str | None = None       # the error class (ProbeError, PackageCheckFailed, ...) or the walk's code
+    failure: dict | None = None         # a failed item's error fields (errors.error_fields): code, message, path...
 
     def to_dict(self) -> dict:
         d = {"source": self.source, "output": self.output, "state": self.state, "reason": self.reason,
-             "error_type": self.error_type}
+             "error_type": self.error_type, **(self.failure or {})}
         if self.result is not None:
             d["result"] = self.result.to_dict()
         return d
@@ -192,6 +193,7 @@ def package(sources: list[str | os.PathLike], out_dir: str | os.PathLike, option
             report.out_dir = str(out_dir)
         for item in report.items:   # staged: each source's URL and its package's place under the output URL
             item.source, item.output, item.reason = portable([item.source, item.output, item.reason])
+            item.failure = portable(item.failure)
             if item.result is not None:
                 item.result.source, item.result.output = portable([item.result.source, item.result.output])
     return report
@@ -228,12 +230,13 @@ def _package(sources, out_dir, options, *, on_event, cancel) -> PackageReport:
     finally:
         journal.close()
     by_key = {i.key: i for i in items}
-    reports = [ItemReport(e.path, None, "failed", e.message, error_type=e.code) for e in walk.errors]
+    reports = [ItemReport(e.path, None, "failed", e.message, error_type=e.code, failure=error_fields(e))
+               for e in walk.errors]
     for o in batch.outcomes:
         final = by_key[o.key].payload.final
         reports.append(ItemReport(o.label, str(final), o.state, o.error if o.state != "skipped" else
                                   by_key[o.key].skip, o.result if isinstance(o.result, PackageResult) else None,
-                                  error_type=o.error_type))
+                                  error_type=o.error_type, failure=o.failure))
     return PackageReport(str(out), reports, time.monotonic() - start, batch.interrupted)
 
 

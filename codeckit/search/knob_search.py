@@ -12,6 +12,7 @@ from ..codecs.capability import Capability, probe_capabilities
 from ..errors import ConfigError, EncoderUnavailable
 from ..ffmpeg import build_info
 from ..probe import MediaInfo, probe
+from ..sources import local_only
 from .model import KnobGrid, MonotoneCurve, monotone_search
 from .sample_encode import SAMPLE_SUBSAMPLE, SUBSAMPLE_FROM_HEIGHT, Probe, Prober, SampleResult, plain_number
 from .samples import EncodeRecipe, Span
@@ -174,6 +175,7 @@ def search(source: str | Path, target_vmaf: float, *, encoder: str | Implementat
     answer, at the cost of the target when both cannot hold. Sample encodes and scores are cached on
     disk (`cache=False` to skip, or a folder). `info` is the source's MediaInfo when the caller has probed it.
     """
+    local_only([source], "search")     # before Path(): it would make s3://b/k into s3:/b/k
     started, cpu0 = time.monotonic(), time.process_time()
     src = Path(source)
     info = info if info is not None else probe(src)

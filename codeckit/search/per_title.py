@@ -98,6 +98,8 @@ def recipe_for_target(info: MediaInfo, target, *, threads: int | None = None, ca
 def recipe_for_profile(source: str | Path, profile: str, *, sets=(), speed=None) -> PlanRecipe:
     """`codeckit search --profile NAME`: the recipe of that transcode profile for this source."""
     from ..profiles import load_profile
+    from ..sources import local_only
+    local_only([source], "search")
     target = load_profile(profile, sets)
     if speed is not None:
         target = replace(target, video=replace(target.video, speed=speed))
