@@ -1,0 +1,59 @@
+"""normalize's queue (sources probed while queued, heaviest first, the MediaInfo handed to the worker) against
+what a user's files do meanwhile and against awkward inputs."""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import av
+import pytest
+
+from codeckit.demo_media import lavfi_clip
+from codeckit.normalize import pipeline
+from codeckit.normalize.pipeline import normalize
+
+
+def _manifest(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def two(tmp_path_factory):
+    """A landscape 2 s source and a portrait 1.2 s one (the queue's probe of one is wrong for the other)."""
+    d = tmp_path_factory.mktemp("queue-media")
+    return (lavfi_clip(d / "landscape.mp4", duration=2, size="320x240"),
+            lavfi_clip(d / "portrait.mp4", duration=1.2, size="240x320", rate="30"))
+
+
+def test_a_source_replaced_after_it_was_queued_is_not_encoded_with_its_stale_plan(two, tmp_path, monkeypatch):
+    """The run hashed and probed the landscape file; by its worker's turn the path holds the portrait one. The
+    stale probe would scale 240x320 to 854x640 (stretched) and the manifest would carry the old file's hash:
+    the source fails, by name, and the next run takes the new content."""
+    landscape, portrait = two
+    src = tmp_path / "src"
+    src.mkdir()
+    shutil.copyfile(landscape, src / "a.mp4")
+    queue = pipeline._queue
+
+    def swap_after_queueing(*args, **kw):
+        items = queue(*args, **kw)
+        assert items[0].payload.info is not None, "the queue probed the source"
+        shutil.copyfile(portrait, src / "a.mp4")
+        return items
+    monkeypatch.setattr(pipeline, "_queue", swap_after_queueing)
+    out = tmp_path / "out"
+    s = normalize([src], out, "training-480p24", jobs=1)
+    assert s.failed == 1 and s.clips_out == 0 and s.exit_code != 0
+    assert s.failures[0]["source_path"] == str(src / "a.mp4") and "changed" in s.failures[0]["error"]
+    assert _manifest(out) == []
+
+    monkeypatch.setattr(pipeline, "_queue", queue)
+    again = normalize([src], out, "training-480p24", jobs=1)
+    assert again.ok and again.clips_out == 1
+    [rec] = _manifest(out)
+    assert rec["source_sha256"] == hashlib.sha256((src / "a.mp4").read_bytes()).hexdigest()
+    assert "scale=h=1138:w=854" in " ".join(rec["encoder_args"]), "planned from the portrait picture"
+    with av.open(str(out / rec["output_path"])) as c:
+        assert (c.streams.video[0].width, c.streams.video[0].height) == (854, 480)
