@@ -112,8 +112,8 @@ def _find_inputs(walk: SourceWalk, state: Path, storage: Storage | None = None) 
     paths = [s.url or s.real for s in walk.sources]
     objects = {s.url: s.identity for s in walk.sources if s.url}
     later = _hashed_by_worker(walk)
-    hashes, unreadable, identities = _hash_all([p for p in paths if p not in later], HashCache(state / "hashes.jsonl"),
-                                   objects, storage)
+    hashes, unreadable, identities = _hash_all([p for p in paths if p not in later],
+                                               HashCache(state / "hashes.jsonl"), objects, storage)
     unreadable.update({_as_source(e.path): e.message for e in walk.errors})
     first, dup_of = group_duplicates(hashes, prefer=lambda p: not is_url(p) and find_sidecar(p) is not None)
     unique = {src: h for h, src in first.items()} | {url: "" for url in later}
