@@ -280,7 +280,10 @@ def _longest_first(items: list[BatchItem], jobs: int) -> list[BatchItem]:
     if len(items) > PROBE_WHEN_QUEUED_MAX:
         for item in items:
             if not is_url(item.payload.source):
-                item.weight = float(max(1, os.path.getsize(item.payload.source)))
+                try:
+                    item.weight = float(max(1, os.path.getsize(item.payload.source)))
+                except OSError:  # gone since it was hashed: its worker says so, by name
+                    pass
         return sorted(items, key=lambda it: -it.weight)
 
     def one(item: BatchItem):

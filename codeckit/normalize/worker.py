@@ -190,16 +190,18 @@ def _run_steps_of(task: Task, item: Item, publish=None, cancel=None) -> dict:
 
 def _check_unchanged(task: Task) -> None:
     """The run's content hash (clip ids, the manifest) and its queue's probe (the plan) describe the file as it
-    was hashed: a file written or replaced since, before or while its clips are made, fails (a rerun hashes it
-    again), rather than a clip planned for other dimensions under the old file's hash."""
+    was hashed: a file written, replaced or removed since, before or while its clips are made, fails (a rerun
+    hashes it again), rather than a clip planned for other dimensions under the old file's hash."""
     from .hashing import file_identity
     if task.identity is None:
         return
     try:
         now = file_identity(task.source)
-    except OSError:
-        now = None  # gone or unreadable now: the steps report it by name
-    if now is not None and now != task.identity:
+    except OSError as exc:
+        # moved away or deleted since: not an undecodable reject, which a rerun would skip once it is back
+        raise SourceChanged(f"the file is gone since the run hashed it ({exc.strerror or exc})",
+                            path=task.source, hint="a rerun takes it if it is back") from None
+    if now != task.identity:
         raise SourceChanged("the file changed while the run was using it (written or replaced after it was "
                             "hashed)", path=task.source, hint="run again to take its new content")
 

@@ -57,3 +57,40 @@ def test_a_source_replaced_after_it_was_queued_is_not_encoded_with_its_stale_pla
     assert "scale=h=1138:w=854" in " ".join(rec["encoder_args"]), "planned from the portrait picture"
     with av.open(str(out / rec["output_path"])) as c:
         assert (c.streams.video[0].width, c.streams.video[0].height) == (854, 480)
+
+
+@pytest.fixture(scope="module")
+def three(tmp_path_factory):
+    d = tmp_path_factory.mktemp("queue-three")
+    return [lavfi_clip(d / f"{n}.mp4", duration=1.2, size="160x120", vf=f"hue=h={h}")
+            for n, h in enumerate((0, 120, 240))]
+
+
+@pytest.mark.parametrize("probe_cap", [500, 1], ids=["probed-while-queued", "ordered-by-size"])
+def test_a_source_deleted_after_hashing_fails_by_name_and_the_batch_goes_on(three, tmp_path, monkeypatch, probe_cap):
+    """A long batch hashes first; a file moved away before the queue (or its worker) reaches it must not stop
+    the run with a traceback (the by-size order stats every file), nor be recorded as an undecodable reject
+    that a rerun would skip once the file is back."""
+    src = tmp_path / "src"
+    src.mkdir()
+    for p in three:
+        shutil.copyfile(p, src / p.name)
+    monkeypatch.setattr(pipeline, "PROBE_WHEN_QUEUED_MAX", probe_cap)
+    find = pipeline._find_inputs
+
+    def delete_after_hashing(*args, **kw):
+        inputs = find(*args, **kw)
+        (src / "1.mp4").rename(tmp_path / "1.mp4")
+        return inputs
+    monkeypatch.setattr(pipeline, "_find_inputs", delete_after_hashing)
+    out = tmp_path / "out"
+    s = normalize([src], out, "training-480p24", jobs=1)
+    assert s.clips_out == 2 and s.failed == 1 and s.exit_code == 1
+    assert s.failures[0]["source_path"] == str(src / "1.mp4") and "gone" in s.failures[0]["error"]
+    [line] = [json.loads(x) for x in (out / "rejects.jsonl").read_text().splitlines()]
+    assert line["reason"] == "error", "listed as failed (retried), not rejected as undecodable"
+
+    monkeypatch.setattr(pipeline, "_find_inputs", find)
+    (tmp_path / "1.mp4").rename(src / "1.mp4")
+    back = normalize([src], out, "training-480p24", jobs=1)
+    assert back.ok and back.skipped == 2 and back.processed == 1 and back.clips_out == 3
