@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -94,3 +95,31 @@ def test_a_source_deleted_after_hashing_fails_by_name_and_the_batch_goes_on(thre
     (tmp_path / "1.mp4").rename(src / "1.mp4")
     back = normalize([src], out, "training-480p24", jobs=1)
     assert back.ok and back.skipped == 2 and back.processed == 1 and back.clips_out == 3
+
+
+def test_a_source_written_while_its_clips_encode_fails_and_leaves_no_clip_outside_the_manifest(two, tmp_path,
+                                                                                              monkeypatch):
+    """Written between its first and second clip: the source fails (its hash names other bytes now), and the
+    clip already in place goes, since no manifest record names it; the next run makes both clips."""
+    from codeckit.normalize import worker
+    src = tmp_path / "src"
+    src.mkdir()
+    shutil.copyfile(two[0], src / "a.mp4")
+    encode = worker.encode_clip
+
+    def write_after_the_first_clip(job, **kw):
+        out = encode(job, **kw)
+        st = (src / "a.mp4").stat()
+        os.utime(src / "a.mp4", ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+        return out
+    monkeypatch.setattr(worker, "encode_clip", write_after_the_first_clip)
+    out = tmp_path / "out"
+    s = normalize([src], out, "training-480p24", jobs=1, clips={"mode": "fixed", "length_s": 1.0})
+    assert s.failed == 1 and s.clips_out == 0 and "changed" in s.failures[0]["error"]
+    assert _manifest(out) == [] and not list((out / "clips").rglob("*.mp4"))
+
+    monkeypatch.setattr(worker, "encode_clip", encode)
+    again = normalize([src], out, "training-480p24", jobs=1, clips={"mode": "fixed", "length_s": 1.0})
+    assert again.ok and again.clips_out == 2
+    assert sorted(p.relative_to(out).as_posix() for p in (out / "clips").rglob("*.mp4")) == \
+        sorted(r["output_path"] for r in _manifest(out))
