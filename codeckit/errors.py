@@ -168,3 +168,9 @@ class StorageError(CodeckitError):
     Messages never hold a credential (Storage.redact).
     """
     code = "storage_failed"
+
+
+class SourceChanged(CodeckitError):
+    """A source was written or replaced while a run used it (after its content hash was taken): what the run
+    knows of it (hash, probe) describes another file, so that source fails; the next run takes the new content."""
+    code = "source_changed"

@@ -23,8 +23,10 @@ def content_hash(path: str | Path) -> str:
         return hashlib.file_digest(fh, HASH_ALGORITHM).hexdigest()
 
 
-def _stat_key(path: Path) -> str:
-    st = path.stat()
+def file_identity(path: str | Path) -> str:
+    """The file as the hash cache knows it (path, size, modification time, inode): a file written or replaced
+    since has another identity."""
+    st = os.stat(path)
     return f"{os.path.abspath(path)}|{st.st_size}|{st.st_mtime_ns}|{st.st_ino}"
 
 
@@ -45,7 +47,7 @@ class HashCache:
 
     def lookup(self, path: Path) -> str | None:
         try:
-            return self.known.get(_stat_key(path))
+            return self.known.get(file_identity(path))
         except OSError:
             return None
 
@@ -53,7 +55,7 @@ class HashCache:
         new = {}
         for p, h in entries.items():
             try:
-                new[_stat_key(p)] = h
+                new[file_identity(p)] = h
             except OSError:
                 continue
         self.add_keys(new)

@@ -240,10 +240,12 @@ def _remove_stale_outputs(spec: OutputSpec) -> None:
 
 def _remove_stale_clips(spec: OutputSpec, results: dict, records: list[dict]) -> None:
     """Clips of this run's sources that their manifest records do not name: written by a run with another
-    profile (more clips, another container), or the source is rejected now. Left there, they disagreed with
-    the manifest and were picked up by anyone reading OUT/clips."""
+    profile (more clips, another container), or the source is rejected now, or it failed after some of its
+    clips were in place (its file changed under it: those clips are of bytes the hash no longer names; a
+    retry writes them again). Left there, they disagreed with the manifest and were picked up by anyone
+    reading OUT/clips."""
     keep = {r["output_path"] for r in records}
-    hashes = {e.get("source_sha256") for e in results.values() if e.get("status") in ("done", "rejected")}
+    hashes = {e.get("source_sha256") for e in results.values() if e.get("status") in ("done", "rejected", "failed")}
     if spec.url:
         there = spec.storage.listing(join(spec.url, CLIPS_DIR))
         for url in there:

@@ -22,7 +22,7 @@ from ..object_journal import open_journal
 from ..errors import CodeckitError, SourceError, error_fields
 from ..sources import SourceWalk, remove_stale_temps, walk_sources
 from ..storage import Storage, is_url, object_hash
-from .hashing import HashCache, content_hash, group_duplicates
+from .hashing import HashCache, content_hash, file_identity, group_duplicates
 from .outputs import CLIPS_DIR, OutputSpec, Summary, write_outputs
 from .profile import DEFAULT_PROFILE, load_training_profile
 from .sidecar import SIDECAR_SUFFIXES, find_sidecar
@@ -51,14 +51,22 @@ def collect_sources(sources: Iterable[str | os.PathLike], exclude: Path | str | 
 
 
 def _hash_all(paths: list[Path | str], cache: HashCache, objects: dict[str, str] | None = None,
-              storage: Storage | None = None) -> tuple[dict, dict]:
-    """Content hashes; an object (a URL, its identity in `objects`) is read by streaming, and cached under
-    its URL, size and ETag."""
-    hashes, errors = {}, {}
+              storage: Storage | None = None) -> tuple[dict, dict, dict]:
+    """Content hashes, unreadable paths, and each local file's identity (`file_identity`) as it was when hashed:
+    its worker checks the file still has it. An object (a URL, its identity in `objects`) is read by streaming,
+    and cached under its URL, size and ETag."""
+    hashes, errors, identities = {}, {}, {}
     todo = []
     objects = objects or {}
     for p in paths:
-        h = cache.known.get(f"{p}|{objects[p]}") if p in objects else cache.lookup(p)
+        if p in objects:
+            h = cache.known.get(f"{p}|{objects[p]}")
+        else:
+            try:
+                identities[p] = file_identity(p)   # before reading: a write meanwhile changes it
+            except OSError:
+                pass
+            h = cache.known.get(identities.get(p, ""))
         if h:
             hashes[p] = h
         else:
@@ -78,9 +86,10 @@ def _hash_all(paths: list[Path | str], cache: HashCache, objects: dict[str, str]
                 new[p] = hashes[p] = h
             else:
                 errors[p] = err
-    cache.add({p: h for p, h in new.items() if p not in objects})
+    # under the identity taken before reading, so that a file written while it was hashed is hashed again
+    cache.add_keys({identities[p]: h for p, h in new.items() if p in identities})
     cache.add_keys({f"{p}|{objects[p]}": h for p, h in new.items() if p in objects})
-    return hashes, errors
+    return hashes, errors, identities
 
 
 Event = Callable[[str, dict], None]
@@ -96,19 +105,20 @@ class Inputs:
     unreadable: dict[Path, dict]      # -> why it could not be read (or resolved, or found): errors.error_fields
     non_video: int                    # files a folder walk passed over for their extension
     objects: dict[str, str]           # an object's URL -> its identity (codeckit.storage.identity)
+    identities: dict[Path, str]       # a local file -> its identity when it was hashed (hashing.file_identity)
 
 
 def _find_inputs(walk: SourceWalk, state: Path, storage: Storage | None = None) -> Inputs:
     paths = [s.url or s.real for s in walk.sources]
     objects = {s.url: s.identity for s in walk.sources if s.url}
     later = _hashed_by_worker(walk)
-    hashes, unreadable = _hash_all([p for p in paths if p not in later], HashCache(state / "hashes.jsonl"),
-                                   objects, storage)
+    hashes, unreadable, identities = _hash_all([p for p in paths if p not in later],
+                                               HashCache(state / "hashes.jsonl"), objects, storage)
     unreadable.update({_as_source(e.path): error_fields(e) for e in walk.errors})
     first, dup_of = group_duplicates(hashes, prefer=lambda p: not is_url(p) and find_sidecar(p) is not None)
     unique = {src: h for h, src in first.items()} | {url: "" for url in later}
     return Inputs(paths + [_as_source(e.path) for e in walk.errors], unique, dup_of, unreadable,
-                  walk.skipped_by_extension, objects)
+                  walk.skipped_by_extension, objects, identities)
 
 
 def _hashed_by_worker(walk: SourceWalk) -> set[str]:
@@ -205,7 +215,8 @@ def normalize(sources: Iterable[str | os.PathLike], out_dir: str | os.PathLike, 
         present = spec.present_clips()
         fp = prof.fingerprint()
         keys = _journal_keys(inputs, fp)
-        items = _queue(inputs.unique, keys, journal, present, summary, make_task, jobs or engine_jobs())
+        items = _queue(inputs.unique, keys, journal, present, summary, make_task, jobs or engine_jobs(),
+                       inputs.identities)
         emit("start", {"files": len(inputs.paths), "todo": len(items), "skipped": summary.skipped})
         with engine(backend, address, jobs, local="threads") as eng:
             summary.engine = eng.describe()
@@ -226,8 +237,9 @@ def engine_jobs() -> int:
 
 
 def _queue(unique: dict, keys: dict, journal: JournalView, present, summary: Summary,
-           make_task: Callable[..., Task], jobs: int = 1) -> list[BatchItem]:
-    """A batch item per source the journal does not record as finished (`summary.skipped` counts the others).
+           make_task: Callable[..., Task], jobs: int = 1, identities: dict | None = None) -> list[BatchItem]:
+    """A batch item per source the journal does not record as finished (`summary.skipped` counts the others),
+    with the local file's identity when it was hashed (`identities`; its worker checks it).
     An object source also names the source `jobs` places later, for its worker to download meanwhile."""
     items = []
     for src, h in sorted(unique.items(), key=lambda kv: str(kv[0])):
@@ -235,7 +247,7 @@ def _queue(unique: dict, keys: dict, journal: JournalView, present, summary: Sum
         if _finished(journal, key, present):
             summary.skipped += 1
             continue
-        task = make_task(source=str(src), content_hash=h, key=key)
+        task = make_task(source=str(src), content_hash=h, key=key, identity=(identities or {}).get(src))
         items.append(BatchItem(key=key, label=str(src), payload=task,
                                info={"source": str(src), **({"sha256": h} if h else {})}))
     items = _longest_first(items, jobs)
@@ -268,7 +280,10 @@ def _longest_first(items: list[BatchItem], jobs: int) -> list[BatchItem]:
     if len(items) > PROBE_WHEN_QUEUED_MAX:
         for item in items:
             if not is_url(item.payload.source):
-                item.weight = float(max(1, os.path.getsize(item.payload.source)))
+                try:
+                    item.weight = float(max(1, os.path.getsize(item.payload.source)))
+                except OSError:  # gone since it was hashed: its worker says so, by name
+                    pass
         return sorted(items, key=lambda it: -it.weight)
 
     def one(item: BatchItem):

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..batch import Cancelled
-from ..errors import CodeckitError, ProbeError, error_fields
+from ..errors import CodeckitError, ProbeError, SourceChanged, error_fields
 from .clips import CutClips
 from .encode_clip import clip_job, encode_clip
 from .filters import build_filters
@@ -35,6 +35,7 @@ class Task:
     storage: object = None              # codeckit.storage.Storage when the source or OUT is a URL
     prefetch: tuple[str, ...] = ()      # sources this worker will likely get next (staged meanwhile)
     info: object = None                 # codeckit.probe.MediaInfo, when the run probed the source already
+    identity: str | None = None         # a local file's identity when the run hashed it (hashing.file_identity)
 
 
 class ReadInfo(Step):
@@ -170,7 +171,9 @@ def _run_steps_of(task: Task, item: Item, publish=None, cancel=None) -> dict:
     """The source's status: done, rejected (with the rule) or failed (with the error); only a done source
     keeps its records."""
     try:
+        _check_unchanged(task)
         run_steps(build_steps(task, publish, cancel), item)
+        _check_unchanged(task)
         return {"status": "done"}
     except Cancelled:
         raise
@@ -183,6 +186,24 @@ def _run_steps_of(task: Task, item: Item, publish=None, cancel=None) -> dict:
     except Exception as exc:  # a bug must not lose the rest of the batch; it is reported per source
         item.records = []
         return {"status": "failed", "error": f"{type(exc).__name__}: {exc}", "failure": error_fields(exc)}
+
+
+def _check_unchanged(task: Task) -> None:
+    """The run's content hash (clip ids, the manifest) and its queue's probe (the plan) describe the file as it
+    was hashed: a file written, replaced or removed since, before or while its clips are made, fails (a rerun
+    hashes it again), rather than a clip planned for other dimensions under the old file's hash."""
+    from .hashing import file_identity
+    if task.identity is None:
+        return
+    try:
+        now = file_identity(task.source)
+    except OSError as exc:
+        # moved away or deleted since: not an undecodable reject, which a rerun would skip once it is back
+        raise SourceChanged(f"the file is gone since the run hashed it ({exc.strerror or exc})",
+                            path=task.source, hint="a rerun takes it if it is back") from None
+    if now != task.identity:
+        raise SourceChanged("the file changed while the run was using it (written or replaced after it was "
+                            "hashed)", path=task.source, hint="run again to take its new content")
 
 
 def _source_seconds(item: Item) -> float:
