@@ -77,6 +77,11 @@ class ClipJob(EncodeJob):
         return replace(self, samples_rate=None)
 
 
+#: FFmpeg's exit status when more of the input's frames failed to decode than `-max_error_rate` allows. With the
+#: samples taken from the encode, the scan no longer decodes the source's frames beyond its keyframes, so the
+#: encode counts what that decode counted (a frame that fails outright; a concealed one passes both), at rate 0.
+DECODE_ERRORS_EXIT = 69
+
 #: Filter-graph labels of the samples branch (not FFmpeg's or the plan's: theirs are [0:N] and [sN]).
 _SPLIT_IN, _SPLIT_SAMPLES, _SAMPLES_OUT = "[ckin]", "[cksplit]", "[cksamples]"
 
@@ -105,8 +110,8 @@ def with_samples(args: list[str], path: Path, rate: float) -> list[str]:
         graph = f"{src}split[ckv]{_SPLIT_SAMPLES};{_SPLIT_SAMPLES}{encode_samples_filter(rate)}{_SAMPLES_OUT}"
         args[m + 1] = "[ckv]"
         args[m:m] = ["-filter_complex", graph]
-    return [*args, "-map", _SAMPLES_OUT, "-c:v", "rawvideo", "-f", "rawvideo", "-fps_mode", "passthrough",
-            input_url(path)]
+    return ["-max_error_rate", "0", *args, "-map", _SAMPLES_OUT, "-c:v", "rawvideo", "-f", "rawvideo",
+            "-fps_mode", "passthrough", input_url(path)]
 
 
 def conforms(info, scan, target) -> list[str]:

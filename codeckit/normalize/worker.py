@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..batch import Cancelled
-from ..errors import CodeckitError, ProbeError, SourceChanged, error_fields
+from ..errors import CodeckitError, FFmpegError, ProbeError, SourceChanged, error_fields
 from .clips import CutClips
-from .encode_clip import clip_job, encode_clip
-from .filters import build_filters, frame_filters, from_frame_filters
+from .encode_clip import DECODE_ERRORS_EXIT, clip_job, encode_clip
+from .filters import Decodable, build_filters, frame_filters, from_frame_filters
 from .outputs import CLIPS_DIR
 from .profile import ClipRules, TrainingProfile
 from .scan import encode_sample_rate, read_encode_samples, sample_more, scan
@@ -107,7 +107,14 @@ class EncodeClips(Step):
             rel = Path(CLIPS_DIR) / cid[:2] / (cid + t.profile.target.extension)
             job = clip_job(item.info, item.scan, t.profile.target, clip, whole, out_dir / rel,
                            capabilities=t.capabilities, threads=t.threads, force_encode=t.force_encode)
-            out = encode_clip(job, cancel=self.cancel, accept=self._samples_for(item, job))
+            accept = self._samples_for(item, job)
+            try:
+                out = encode_clip(job, cancel=self.cancel, accept=accept)
+            except FFmpegError as exc:
+                if accept is None or exc.returncode != DECODE_ERRORS_EXIT:
+                    raise
+                raise Rejected("decodable", f"frames failed to decode in the encode ({exc.detail or 'FFmpeg'})",
+                               limit=Decodable.limit) from None
             if self.publish is not None:
                 self.publish(rel.as_posix())
             item.records.append(_clip_record(item, clip, cid, rel, t.profile, job.remux, out,

@@ -87,3 +87,24 @@ def test_keyframes_that_already_fail_are_judged_before_any_encode(tmp_path):
              for r in _records(out, "rejects.jsonl")}
     assert modes == {"black.mp4": ("black", "decode-sparse"), "frozen.mp4": ("static", "encode")}
     assert not list((out / "clips").rglob("*.mp4")) and _leftovers(out) == []
+
+
+def test_frames_that_fail_to_decode_reject_the_source_as_the_scan_did(long_gop, tmp_path):
+    """The scan no longer decodes a one-keyframe source's later frames; its encode counts the frames that fail
+    outright (FFmpeg's -max_error_rate 0, exit 69): still a `decodable` reject, nothing left behind."""
+    import av
+    good = long_gop / "moving.mp4"
+    with av.open(str(good)) as c:
+        spots = [(p.pos, p.size) for p in c.demux(c.streams.video[0]) if p.size][20:31]
+    data = bytearray(good.read_bytes())
+    for pos, _size in spots:                     # an impossible NAL length: the decoder refuses the frame
+        data[pos:pos + 4] = (0x7FFFFF00).to_bytes(4, "big")
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "broken-frames.mp4").write_bytes(bytes(data))
+    out = tmp_path / "out"
+    s = normalize([src], out)
+    assert s.rejected == {"decodable": 1} and s.clips_out == 0
+    rej = _records(out, "rejects.jsonl")[0]
+    assert "failed to decode" in rej["message"] and rej["measurements"]["scan"]["mode"] == "encode"
+    assert not list((out / "clips").rglob("*.mp4")) and _leftovers(out) == []
