@@ -108,3 +108,18 @@ def test_frames_that_fail_to_decode_reject_the_source_as_the_scan_did(long_gop, 
     rej = _records(out, "rejects.jsonl")[0]
     assert "failed to decode" in rej["message"] and rej["measurements"]["scan"]["mode"] == "encode"
     assert not list((out / "clips").rglob("*.mp4")) and _leftovers(out) == []
+
+
+def test_a_stream_copy_decodes_nothing_so_its_samples_are_decoded_first(tmp_path):
+    """With no fixed keyframe interval, a conforming one-keyframe source is stream-copied: its copy decodes no
+    frame, so its samples are decoded in the scan and judged before the copy (as before)."""
+    src = tmp_path / "src"
+    src.mkdir()
+    lavfi_clip(src / "conforming.mp4", size="854x480", rate="24", duration=3, extra=["-g", "1000"])
+    out = tmp_path / "out"
+    s = normalize([src], out, sets=["video.keyint=none"])
+    assert s.clips_out == 1 and s.remuxed_clips == 1
+    rec = _records(out, "manifest.jsonl")[0]
+    assert rec["remuxed"] and rec["measurements"]["scan"]["mode"] == "decode-sparse"
+    assert rec["measurements"]["black"] == 0.0 and rec["measurements"]["static"] == 0.0
+    assert _leftovers(out) == []
