@@ -108,7 +108,8 @@ def _unlink(path: Path) -> None:
 
 def encode(job: EncodeJob, *, on_progress: Callable[[Progress], None] | None = None, verify: str = "sample",
            cancel: threading.Event | None = None, timeout: float | None = None,
-           stall_timeout: float | None | str = "default") -> EncodeResult:
+           stall_timeout: float | None | str = "default",
+           before_rename: Callable[[Path], None] | None = None) -> EncodeResult:
     """Run `job`, verify the output (`verify`: sample, full or off), and rename it into place.
 
     Raises FFmpegError (every implementation failed, or the input is broken), VerifyError (the output is not
@@ -153,6 +154,8 @@ def encode(job: EncodeJob, *, on_progress: Callable[[Progress], None] | None = N
         # found one that the sampled GOPs missed) would land in the output, so a remux is decoded in full
         mode = "full" if job.remux and verify == "sample" else verify
         report = verify_output(tmp, job.expect, mode=mode, subject=job.input) if verify != "off" else None
+        if before_rename is not None:   # the caller's own last check of the written file (it may raise)
+            before_rename(tmp)
         if cancel is not None and cancel.is_set():   # checked last: a run that died must not rename anything
             raise Cancelled()
         try:

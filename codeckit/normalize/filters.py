@@ -126,6 +126,11 @@ class _FrameShare(SourceFilter):
     def values(self, item: Item) -> np.ndarray:  # pragma: no cover - interface
         raise NotImplementedError
 
+    def __call__(self, item: Item) -> Item:
+        if item.scan is not None and item.scan.pending:
+            return item     # judged once the encode has given the samples (EncodeClips)
+        return super().__call__(item)
+
     def measure(self, item):
         v = self.values(item)
         return _r(float(np.mean(v < self.threshold)) if len(v) else 0.0, 3)
@@ -182,6 +187,18 @@ class HdrPolicy(SourceFilter):
 
     def judge(self, v):
         return f"HDR ({v}) source and the profile rejects HDR" if v else None
+
+
+def frame_filters(filters: list[SourceFilter]) -> list[SourceFilter]:
+    """The filters that judge the scan's frame samples (black, static)."""
+    return [f for f in filters if isinstance(f, _FrameShare)]
+
+
+def from_frame_filters(filters: list[SourceFilter]) -> list[SourceFilter]:
+    """The frame filters and every filter judged after them: what can still reject a source once its samples
+    are put off to the encode (a frozen picture costs few bits too: bits per pixel would take its reason)."""
+    first = next((i for i, f in enumerate(filters) if isinstance(f, _FrameShare)), len(filters))
+    return filters[first:]
 
 
 def build_filters(rules: FilterRules, *, reject_hdr: bool = False) -> list[SourceFilter]:

@@ -10,13 +10,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..batch import Cancelled
-from ..errors import CodeckitError, ProbeError, SourceChanged, error_fields
+from ..errors import CodeckitError, FFmpegError, ProbeError, SourceChanged, error_fields
 from .clips import CutClips
-from .encode_clip import clip_job, encode_clip
-from .filters import build_filters
+from .encode_clip import DECODE_ERRORS_EXIT, clip_job, encode_clip
+from .filters import Decodable, build_filters, frame_filters, from_frame_filters
 from .outputs import CLIPS_DIR
 from .profile import ClipRules, TrainingProfile
-from .scan import scan
+from .scan import encode_sample_rate, read_encode_samples, sample_more, scan
 from .sidecar import Annotate, clip_annotations
 from .steps import ClipSpan, Item, Rejected, Step, run_steps
 
@@ -61,28 +61,40 @@ class ScanFrames(Step):
     """Fills `item.scan` (a FrameScan: packets, keyframes, frame samples, scene cuts when clips follow scenes)."""
     name = "scan"
 
-    def __init__(self, rules: ClipRules, black_luma: float | None = 24.0):
+    def __init__(self, rules: ClipRules, black_luma: float | None = 24.0, prejudge=()):
         self.rules, self.black_luma = rules, black_luma
+        self.prejudge = list(prejudge)    # black, static and what follows them, judged on the keyframes alone
 
     def __call__(self, item):
         try:
+            # a source cut into one clip is decoded whole by its encode: with too few keyframes, the samples come
+            # from there (one decode), unless the keyframes alone already fail a filter from black on (then the
+            # samples are decoded now and the source is judged before any encode, as before)
             item.scan = scan(item.source, scenes=self.rules.mode == "scenes", rules=self.rules,
-                             black_luma=self.black_luma)
+                             black_luma=self.black_luma, decode_more=self.rules.mode != "none")
+            if item.scan.pending and any(f.judge(f.measure(item)) for f in self.prejudge):
+                sample_more(item.source, item.scan)
         except ProbeError as exc:
             raise Rejected("decodable", f"undecodable: {exc.message}") from None
-        item.measurements["scan"] = {"samples": len(item.scan.sample_times), "mode": item.scan.sample_mode,
-                                     "keyframes": len(item.scan.keyframe_times)}
+        record_scan(item)
         return item
+
+
+def record_scan(item: Item) -> None:
+    item.measurements["scan"] = {"samples": len(item.scan.sample_times),
+                                 "mode": "encode" if item.scan.pending else item.scan.sample_mode,
+                                 "keyframes": len(item.scan.keyframe_times)}
 
 
 class EncodeClips(Step):
     """Every clip of the item: plan, encode (or stream-copy), verify, rename into place, record."""
     name = "encode"
 
-    def __init__(self, task: Task, publish=None, cancel=None):
+    def __init__(self, task: Task, publish=None, cancel=None, frame_filters=()):
         self.task = task
         self.publish = publish      # called with each clip's relative path once it is in place (uploads)
         self.cancel = cancel        # the batch's stop request (in a worker process: the run's death)
+        self.frame_filters = list(frame_filters)    # judged here when the scan left them `pending`
 
     def __call__(self, item):
         t = self.task
@@ -95,12 +107,42 @@ class EncodeClips(Step):
             rel = Path(CLIPS_DIR) / cid[:2] / (cid + t.profile.target.extension)
             job = clip_job(item.info, item.scan, t.profile.target, clip, whole, out_dir / rel,
                            capabilities=t.capabilities, threads=t.threads, force_encode=t.force_encode)
-            out = encode_clip(job, cancel=self.cancel)
+            accept = self._samples_for(item, job)
+            try:
+                out = encode_clip(job, cancel=self.cancel, accept=accept)
+            except FFmpegError as exc:
+                if accept is None or exc.returncode != DECODE_ERRORS_EXIT:
+                    raise
+                raise Rejected("decodable", f"frames failed to decode in the encode ({exc.detail or 'FFmpeg'})",
+                               limit=Decodable.limit) from None
             if self.publish is not None:
                 self.publish(rel.as_posix())
             item.records.append(_clip_record(item, clip, cid, rel, t.profile, job.remux, out,
                                              _portable_args(out.args, item.source, out_dir / rel)))
         return item
+
+
+    def _samples_for(self, item: Item, job):
+        """For a scan left `pending`: the samples from this encode, judged before its clip is renamed into place
+        (returns the check `encode_clip` runs), or, for a stream copy (nothing decoded) or one of several
+        clips, decoded and judged now."""
+        if item.scan is None or not item.scan.pending:
+            return None
+        if job.remux or len(item.clips) > 1:
+            sample_more(item.source, item.scan)
+            self._judge(item)
+            return None
+        job.samples_rate = encode_sample_rate(item.scan.end_s)
+
+        def accept(samples: Path) -> None:
+            read_encode_samples(samples, item.scan, job.samples_rate)
+            self._judge(item)
+        return accept
+
+    def _judge(self, item: Item) -> None:
+        record_scan(item)
+        for f in self.frame_filters:
+            f(item)
 
 
 def _clip_record(item: Item, clip: ClipSpan, cid: str, rel: Path, prof: TrainingProfile, remuxed: bool, out,
@@ -135,9 +177,10 @@ def _portable_args(args: list[str], source: Path, output: Path) -> list[str]:
 
 def build_steps(task: Task, publish=None, cancel=None) -> list[Step]:
     prof = task.profile
-    return [ReadInfo(task.info), ScanFrames(prof.clips, prof.filters.black_luma),
-            *build_filters(prof.filters, reject_hdr=prof.target.video.hdr == "reject"),
-            CutClips(prof.clips, prof.fps), Annotate(), EncodeClips(task, publish, cancel)]
+    filters = build_filters(prof.filters, reject_hdr=prof.target.video.hdr == "reject")
+    return [ReadInfo(task.info), ScanFrames(prof.clips, prof.filters.black_luma, from_frame_filters(filters)),
+            *filters, CutClips(prof.clips, prof.fps), Annotate(),
+            EncodeClips(task, publish, cancel, frame_filters(filters))]
 
 
 def process_source(task: Task, ctx=None, *, publish=None) -> dict:
