@@ -325,7 +325,8 @@ def _run(eng, items: list[BatchItem], journal: JournalView, summary: Summary, em
                      "failure": ev.outcome.failure}
         else:
             return
-        summary.add_processed(entry)
+        if ev.kind != "interrupted":    # a stopped item is unfinished (a rerun does it), not processed
+            summary.add_processed(entry)
         emit("item", entry)
 
     try:

@@ -123,3 +123,33 @@ def test_a_source_written_while_its_clips_encode_fails_and_leaves_no_clip_outsid
     assert again.ok and again.clips_out == 2
     assert sorted(p.relative_to(out).as_posix() for p in (out / "clips").rglob("*.mp4")) == \
         sorted(r["output_path"] for r in _manifest(out))
+
+
+def test_ctrl_c_counts_stopped_sources_as_unfinished_not_processed(tmp_path):
+    """After Ctrl-C the summary's processed_now counts the sources that finished; the stopped ones are only
+    unfinished (they were counted as both: 32 + 471 for 501 sources)."""
+    import json as _json
+    import signal
+    import subprocess
+    import sys
+    import time as _time
+
+    from codeckit.demo_media import lavfi_clip
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(4):
+        lavfi_clip(src / f"c{i}.mp4", size="640x360", duration=4 + i)
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "codeckit", "normalize", str(src), "-o", str(out), "--json",
+                             "-j", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    journal = out / ".codeckit-journal.jsonl"
+    deadline = _time.monotonic() + 120
+    while _time.monotonic() < deadline and not (journal.exists() and '"done"' in journal.read_text()):
+        _time.sleep(0.1)
+    _time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    stdout, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    summary = _json.loads(stdout)
+    assert summary["unfinished"] >= 1
+    assert summary["processed_now"] + summary["unfinished"] == 4
