@@ -221,7 +221,10 @@ def encode_clip(job, cancel=None, accept=None) -> ClipOutput:
         res = encode(job, verify="sample", cancel=cancel,
                      before_rename=(lambda _tmp: accept(samples)) if accept is not None else None)
     finally:
-        samples.unlink(missing_ok=True)
+        try:
+            samples.unlink(missing_ok=True)
+        except OSError:     # no folder to hold it (the encode's own error says why): nothing to remove
+            pass
     final = Path(job.output)
     try:
         out = check_conformance(final, job)
