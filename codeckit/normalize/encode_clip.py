@@ -67,7 +67,8 @@ class ClipJob(EncodeJob):
     def args(self, output=None) -> list[str]:
         """FFmpeg's arguments; with `samples_rate`, the decoded source frames also go, split off before any
         filter, to the scan's samples in `samples_path(output)` (raw grey frames: the encode's own decode
-        serves the black and static filters, measured at 0.02 CPU-s for 8 s of 1080p)."""
+        serves the black and static filters; a 12 s 1080p source's encode cost 6.19 and 6.05 CPU-s with them,
+        6.11 and 6.09 without)."""
         args = super().args(output)
         if not self.samples_rate or self.remux:
             return args

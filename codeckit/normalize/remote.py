@@ -45,4 +45,3 @@ def process_remote(task, ctx=None) -> dict:
             entry.update(status="failed", error=f"upload failed: {exc}", records=[], failure=error_fields(exc))
     entry["source"] = task.source
     return entry
-

@@ -121,7 +121,6 @@ class EncodeClips(Step):
                                              _portable_args(out.args, item.source, out_dir / rel)))
         return item
 
-
     def _samples_for(self, item: Item, job):
         """For a scan left `pending`: the samples from this encode, judged before its clip is renamed into place
         (returns the check `encode_clip` runs), or, for a stream copy (nothing decoded) or one of several
