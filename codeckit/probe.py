@@ -1,9 +1,11 @@
 """MediaInfo from a file, read in-process with PyAV: streams, geometry, timing, color, audio."""
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from typing import Any, Iterator
 
 from .errors import ProbeError
 from .ffmpeg import check_local_input, refuse_referencing_demuxer
@@ -184,6 +186,25 @@ def probe(path: str | Path) -> MediaInfo:
     and color tags that some containers only attach to frames. An object-storage URL is refused (ConfigError,
     code url_not_supported), named as written.
     """
+    with probed(path) as done:
+        return done.info
+
+
+@dataclass
+class Probed:
+    """What `probed` read: the MediaInfo, the container (open, rewound to the start) and the first frame decoded
+    of its primary video stream (None without video)."""
+    info: MediaInfo
+    container: Any
+    first_frame: Any = None
+
+
+@contextmanager
+def probed(path: str | Path) -> Iterator[Probed]:
+    """`probe(path)`, with the container kept open for a caller that reads on, and the first frame that the probe
+    decoded: normalize's scan demuxes and decodes on the same container rather than opening the file again (FFmpeg's
+    stream probe decodes a frame on every open: 22 ms for a 1080p H.264 IDR) and takes that frame as its first
+    sample rather than decoding it again. The container is closed when the block ends."""
     import av
 
     local_only([path], "probe")
@@ -196,15 +217,58 @@ def probe(path: str | Path) -> MediaInfo:
         raise ProbeError(f"cannot open: {exc.strerror or exc}", path=p) from exc
     try:
         refuse_referencing_demuxer(p, container.format.name)
-        info = _read(container, p)
+        first: dict[int, Any] = {}
+        info = _read(container, p, first)
+        if not info.video and not info.audio:
+            raise ProbeError("no video or audio stream", path=p)
+        _rewind(container)
+        yield Probed(info, container, first.get(info.video[0].index) if info.video else None)
     finally:
         container.close()
-    if not info.video and not info.audio:
-        raise ProbeError("no video or audio stream", path=p)
-    return info
 
 
-def _read(container, p: Path) -> MediaInfo:
+@dataclass
+class VideoPeek:
+    """A file's primary video as its container's headers give it, for weighing work (not for planning)."""
+    width: int
+    height: int
+    fps: float | None
+    duration_s: float | None
+
+
+#: Codec options for FFmpeg's stream probe when nothing is to be decoded (given for this many streams).
+_DECODE_NOTHING = [{"skip_frame": "all"}] * 32
+
+
+def peek_video(path: str | Path) -> VideoPeek | None:
+    """The primary video's size, frame rate and duration, with nothing decoded: FFmpeg's stream probe is told to
+    skip every frame (1.5 ms for the bench's 1080p25 H.264 file; the open that decodes its first IDR costs 23 ms,
+    and normalize's worker opens it again to probe and scan). The pixel format and the start time may be missing:
+    they come from decoding. None when the file does not open or has no video."""
+    import av
+
+    from .errors import CodeckitError
+    try:
+        with open_media(check_local_input(path), stream_options=_DECODE_NOTHING) as c:
+            videos = [s for s in c.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
+            if not videos:
+                return None
+            s = videos[0]
+            for v in videos:
+                if v.disposition & av.stream.Disposition.default:
+                    s = v
+                    break
+            rate = _frac(s.average_rate) or _frac(s.base_rate)
+            duration = float(s.duration * s.time_base) if s.duration and s.time_base else \
+                (c.duration / 1e6 if c.duration else None)
+            w, h = s.codec_context.width, s.codec_context.height
+            return VideoPeek(w, h, float(rate) if rate else None, duration) if w and h else None
+    except (CodeckitError, av.error.FFmpegError, OSError, ValueError):
+        return None
+
+
+def _read(container, p: Path, first_frames: dict | None = None) -> MediaInfo:
+    """The MediaInfo of an open container; `first_frames` gets each video stream's first decoded frame."""
     import av
 
     duration = container.duration / 1e6 if container.duration else None
@@ -240,7 +304,7 @@ def _read(container, p: Path) -> MediaInfo:
         if s.disposition & av.stream.Disposition.attached_pic:
             continue  # cover art is not a video stream
         _rewind(container)  # the previous stream's reads left the demuxer further on
-        info.video.append(_video_stream(container, s, p, duration))
+        info.video.append(_video_stream(container, s, p, duration, first_frames))
     # the default stream first: every consumer takes video[0] as the picture to work on
     info.video.sort(key=lambda v: not v.default)
     return info
@@ -272,7 +336,8 @@ def _refuse_truncated_index(container, p: Path, size: int) -> None:
             raise ProbeError(f"truncated: the container's index reaches byte {end} but the file has {size}", path=p)
 
 
-def _video_stream(container, s, p: Path, container_duration: float | None) -> VideoStreamInfo:
+def _video_stream(container, s, p: Path, container_duration: float | None,
+                  first_frames: dict | None = None) -> VideoStreamInfo:
     import av
 
     cc = s.codec_context
@@ -297,6 +362,8 @@ def _video_stream(container, s, p: Path, container_duration: float | None) -> Vi
             rotation = int(round(frame.rotation or 0)) % 360
             frame_colors = (frame.color_primaries, frame.color_trc, frame.colorspace, frame.color_range)
             frame_interlaced = bool(frame.interlaced_frame)
+            if first_frames is not None:
+                first_frames[s.index] = frame
             break
         else:
             raise ProbeError(f"video stream #{s.index} has no decodable frame (truncated or empty)", path=p)

@@ -263,15 +263,16 @@ def remove_stale_temps(folder: str | os.PathLike) -> list[str]:
 
 # ---------------------------------------------------------------- reading local media with PyAV
 
-def open_media(path: str | os.PathLike):
+def open_media(path: str | os.PathLike, stream_options: list[dict] | None = None):
     """Open a local file with PyAV, for reading; use it as `with open_media(p) as container:`.
 
     Only the file: protocol is allowed, so a playlist or reference file cannot make FFmpeg open other files or
-    URLs; metadata that is not valid UTF-8 is replaced, not fatal. Raises av.error.FFmpegError subclasses
-    (callers map them to their own errors).
+    URLs; metadata that is not valid UTF-8 is replaced, not fatal. `stream_options`: codec options per stream for
+    FFmpeg's stream probe. Raises av.error.FFmpegError subclasses (callers map them to their own errors).
     """
     import av
-    return av.open(os.fspath(path), options={"protocol_whitelist": "file"}, metadata_errors="replace")
+    return av.open(os.fspath(path), options={"protocol_whitelist": "file"}, metadata_errors="replace",
+                   stream_options=stream_options)
 
 
 def packets(container, *streams, timed: bool = False) -> Iterator:

@@ -263,19 +263,21 @@ def _queue(unique: dict, keys: dict, journal: JournalView, present, summary: Sum
 DECODE_PER_ENCODE_PIXEL = 1 / 14
 
 
-#: Up to this many sources are probed while they are queued (about 20 CPU-ms each); a bigger batch starts at
-#: once, ordered by file size: its tail is a small share of its time, and probing 100k files first would delay
-#: the first encode by minutes, with nothing shown.
+#: Up to this many sources are peeked at while they are queued (their headers, nothing decoded: about 1 ms each);
+#: a bigger batch starts at once, ordered by file size: its tail is a small share of its time, and opening 100k
+#: files first would delay the first encode by a minute or more, with nothing shown.
 PROBE_WHEN_QUEUED_MAX = 500
 
 
 def _longest_first(items: list[BatchItem], jobs: int) -> list[BatchItem]:
     """The items, heaviest first: a heavy source started last keeps one core busy while the others idle
     (bench_normalize's mixed corpus on 2 cores, in name order: its last 3.7 s ran alone, 15.6 s for 13.8 s of
-    work per core; heaviest first 13.6 s). Up to PROBE_WHEN_QUEUED_MAX local sources are probed here (their
-    workers then do not probe again) and weighed by the work they will likely cost; an object, or a file that
-    does not probe (its worker rejects it, by name), goes after them. A bigger batch goes by file size."""
-    from ..probe import probe
+    work per core; heaviest first 13.6 s). Up to PROBE_WHEN_QUEUED_MAX local sources are weighed by the work they
+    will likely cost, from their headers (`peek_video`: their workers probe them, and scan them on the same open
+    container: a full probe here cost another open and first-frame decode, 0.1 CPU-s on that corpus); an object,
+    or a file that does not open, goes after them (its worker reports it, by name). A bigger batch goes by file
+    size."""
+    from ..probe import peek_video
 
     if len(items) > PROBE_WHEN_QUEUED_MAX:
         for item in items:
@@ -286,28 +288,25 @@ def _longest_first(items: list[BatchItem], jobs: int) -> list[BatchItem]:
                     pass
         return sorted(items, key=lambda it: -it.weight)
 
+    weighed = set()
+
     def one(item: BatchItem):
         task = item.payload
-        if is_url(task.source):
-            return
-        try:
-            task.info = probe(task.source)
-        except Exception:  # noqa: BLE001 - any failure here is the worker's to report, by name, as before
-            return
-        item.weight = max(0.01, _work_estimate(task.info, task.profile.target))
+        peek = None if is_url(task.source) else peek_video(task.source)
+        if peek is not None:
+            item.weight = max(0.01, _work_estimate(peek, task.profile.target))
+            weighed.add(item.key)
 
-    with ThreadPoolExecutor(max_workers=max(1, min(jobs, 8))) as pool:  # PyAV decodes without the GIL
+    with ThreadPoolExecutor(max_workers=max(1, min(jobs, 8))) as pool:  # PyAV opens files without the GIL
         list(pool.map(one, items))
-    return sorted(items, key=lambda it: (it.payload.info is None, -it.weight))
+    return sorted(items, key=lambda it: (it.key not in weighed, -it.weight))
 
 
-def _work_estimate(info, target) -> float:
-    """About how much work a source is, in seconds of target-size output: its encode, and its decode."""
-    v = info.primary_video
-    if v is None:
-        return 0.0
-    fps = v.avg_fps or v.nominal_fps or 25.0
-    dur = v.duration_s or info.duration_s or 0.0
+def _work_estimate(v, target) -> float:
+    """About how much work a source is, in seconds of target-size output: its encode, and its decode. `v`: the
+    source's VideoPeek."""
+    fps = v.fps or 25.0
+    dur = v.duration_s or 0.0
     out_fps = float(Fraction(target.video.fps)) if target.video.fps else fps
     out = (target.video.width or v.width) * (target.video.height or v.height) * out_fps
     src = v.width * v.height * fps

@@ -50,7 +50,8 @@ class FrameScan:
     decode_errors: int = 0
     demux_error: str | None = None
     sample_mode: str = "keyframes"           # keyframes | decode-sparse | decode-all | encode
-    pending: bool = False                    # too few keyframes: the samples are to come from the encode's frames
+    pending: bool = False                    # the samples are to come from the encode's frames (or complete_samples)
+    undecoded_keyframes: int = 0             # keyframes the prescreen left for later (complete_samples decodes them)
     sample_times: list[float] = field(default_factory=list)
     thumbs: np.ndarray | None = None         # uint8 [n, THUMB_H, THUMB_W] grey
     scene_times: list[float] = field(default_factory=list)    # where a new scene starts
@@ -105,18 +106,22 @@ def _open(path: Path):
 
 def scan(path: str | Path, *, scenes: bool = False, scene_threshold: float = 0.12,
          min_samples: int = MIN_SAMPLES, rules=None, black_luma: float | None = 24.0,
-         decode_more: bool = True) -> FrameScan:
+         decode_more: bool = True, probed=None) -> FrameScan:
     """Demux the first video stream once, decoding keyframes only; decode more only when needed.
 
     `scenes`: decode every frame in that same pass and find the cuts and gradual transitions, by the
     detector and thresholds of `rules` (a ClipRules; by default its defaults, with `scene_threshold` for
-    the luma detector). `decode_more=False`: a source with too few keyframes is not decoded further here
-    (`pending`): its encode, which decodes every frame anyway, can give the samples (`encode_samples_filter`),
-    or `sample_more` decodes them later."""
+    the luma detector). `decode_more=False`: the source is encoded whole, and its encode, which decodes every frame
+    anyway, gives the samples (`encode_samples_filter`): only two keyframes are decoded here, the first and the
+    first past the middle, for a prescreen (`pending`; `complete_samples` decodes the rest when they are needed
+    before an encode). `probed`: codeckit.probe's `Probed` for this file: its open container is read (not
+    closed) and its first decoded frame is the first keyframe's sample (with `scenes`, the file is opened again:
+    the loop filter is skipped only by a decoder opened so)."""
     path = Path(path)
     cpu0 = time.thread_time()   # the decoder runs in this thread (one decoder thread): its CPU is counted
     out = FrameScan()
-    container = _open(path)
+    shared = probed is not None and not scenes
+    container = probed.container if shared else _open(path)
     detector = None
     try:
         if not container.streams.video:
@@ -128,25 +133,53 @@ def scan(path: str | Path, *, scenes: bool = False, scene_threshold: float = 0.1
             declared = float(s.duration * s.time_base)
         out.declared_s = declared
         fps = float(s.average_rate or s.guessed_rate or 25)
-        _one_thread(s)
+        if not shared:          # (the probe's decoder is open already, with one thread)
+            _one_thread(s)
         if scenes:
             detector = _detector(rules, scene_threshold, fps)
             _no_loop_filter(s)
         else:
             s.codec_context.skip_frame = "NONKEY"
-        _first_pass(container, s, out, detector)
+        pick = None if decode_more or scenes else _Prescreen((declared or 0.0) / 2)
+        _first_pass(container, s, out, detector, pick, probed.first_frame if shared else None)
     finally:
-        container.close()
+        if not shared:
+            container.close()
 
     if scenes:
         _place_cuts(out, detector.finish(), fps, rules, black_luma)
+    elif not decode_more:
+        out.pending = bool(out.undecoded_keyframes) or not _enough_keyframes(out, min_samples)
     elif not _enough_keyframes(out, min_samples):
-        if decode_more:
-            sample_more(path, out, min_samples)
-        else:
-            out.pending = True
+        sample_more(path, out, min_samples)
     out.decode_cpu_s = time.thread_time() - cpu0
     return out
+
+
+class _Prescreen:
+    """Which keyframes a prescreen decodes: the first (a black opening, a black source) and the first past
+    `middle_s` (with the first: a frozen source). Two decodes, not every keyframe: the encode gives the samples
+    (bench_normalize's mixed corpus: its keyframes cost 0.3 CPU-s to decode, 1.3 % of its encodes)."""
+
+    def __init__(self, middle_s: float):
+        self.middle_s, self.taken = middle_s, 0
+
+    def __call__(self, t: float) -> bool:
+        if self.taken == 0 or (self.taken == 1 and t >= self.middle_s):
+            self.taken += 1
+            return True
+        return False
+
+
+def complete_samples(path: str | Path, out: FrameScan, min_samples: int = MIN_SAMPLES) -> None:
+    """The samples a prescreen put off, decoded now: every keyframe, and frames beyond them when those are too
+    few (`sample_more`). For a source judged before any encode: a stream copy, one of several clips, or one whose
+    prescreen samples already fail a filter."""
+    if out.undecoded_keyframes:
+        _decode_keyframes(Path(path), out)
+        out.pending = not _enough_keyframes(out, min_samples)
+    if out.pending:
+        sample_more(path, out, min_samples)
 
 
 def sample_more(path: str | Path, out: FrameScan, min_samples: int = MIN_SAMPLES) -> None:
@@ -191,9 +224,10 @@ def _no_loop_filter(stream) -> None:
         pass
 
 
-def _first_pass(container, s, out: FrameScan, detector) -> None:
-    """Demux every packet (count, bytes, timestamps, keyframes); decode keyframes only, or every frame for
-    the scene detector (`detector` not None)."""
+def _first_pass(container, s, out: FrameScan, detector, pick=None, first_frame=None) -> None:
+    """Demux every packet (count, bytes, timestamps, keyframes); decode keyframes only (those `pick(t)` takes,
+    when given), or every frame for the scene detector (`detector` not None). `first_frame`, the frame a probe
+    decoded already, stands for the first keyframe when it is that keyframe."""
     import av
     tb = float(s.time_base)
     times, keys, thumbs, thumb_times = [], [], [], []
@@ -211,10 +245,19 @@ def _first_pass(container, s, out: FrameScan, detector) -> None:
                     end = max(end, t + (packet.duration or 0) * tb)
                     if packet.is_keyframe:
                         keys.append(t)
+                frames = []
                 # without the detector only keyframes reach the decoder: skip_frame alone still parses every
                 # packet, and VP9's decoder ignores it (measured: 0.36 CPU-s for the 5 keyframes of the
                 # bench's 8 s 1080p H.264, 0.22 for its VP9 clip, which it decoded whole)
-                frames = _decode(packet, out) if packet.is_keyframe or detector is not None else []
+                if detector is not None:
+                    frames = _decode(packet, out)
+                elif packet.is_keyframe and pick is not None and not pick(keys[-1] if keys else 0.0):
+                    out.undecoded_keyframes += 1
+                elif packet.is_keyframe:
+                    if first_frame is not None and first_frame.pts == packet.pts and first_frame.key_frame:
+                        frames, first_frame = [first_frame], None
+                    else:
+                        frames = _decode(packet, out)
             for f in frames:
                 if detector is not None:
                     detector.push(len(thumbs), _small_bgr(f))
@@ -225,12 +268,44 @@ def _first_pass(container, s, out: FrameScan, detector) -> None:
     times.sort()
     out.frame_times, out.keyframe_times = times, sorted(keys)
     out.end_s = end
-    order = np.argsort(thumb_times, kind="stable") if detector is None and thumb_times else None
-    if order is not None:
-        thumb_times, thumbs = [thumb_times[i] for i in order], [thumbs[i] for i in order]
-    out.sample_times, out.thumbs = thumb_times, _stack(thumbs)
-    if detector is not None:
-        out.sample_mode = "decode-all"
+    if detector is not None:     # in decode order, which the detector's frame numbers follow
+        out.sample_times, out.thumbs, out.sample_mode = thumb_times, _stack(thumbs), "decode-all"
+    else:
+        _keep_samples(out, thumb_times, thumbs, "keyframes")
+
+
+def _keep_samples(out: FrameScan, times: list[float], thumbs: list[np.ndarray], mode: str) -> None:
+    """The samples in time order (a decoder may return them out of order)."""
+    order = np.argsort(times, kind="stable") if times else []
+    out.sample_times = [times[i] for i in order]
+    out.thumbs = _stack([thumbs[i] for i in order])
+    out.sample_mode = mode
+
+
+def _decode_keyframes(path: Path, out: FrameScan) -> None:
+    """Every keyframe of the first video stream, decoded (another open and demux: 2 ms for the bench's 480p
+    sources), as the samples; its decode errors replace the prescreen's (this pass decodes those keyframes too)."""
+    import av
+
+    container = _open(path)
+    thumbs, times = [], []
+    out.decode_errors = 0
+    try:
+        s = container.streams.video[0]
+        _one_thread(s)
+        s.codec_context.skip_frame = "NONKEY"
+        try:
+            for packet in container.demux(s):
+                if packet.size == 0 or packet.is_keyframe:
+                    for f in _decode(packet, out):
+                        thumbs.append(_thumb(f))
+                        times.append((f.time or 0.0) - out.start_s)
+        except av.error.FFmpegError as exc:
+            out.demux_error = out.demux_error or str(exc.strerror or exc)
+    finally:
+        container.close()
+    out.undecoded_keyframes = 0
+    _keep_samples(out, times, thumbs, "keyframes")
 
 
 def _enough_keyframes(out: FrameScan, min_samples: int) -> bool:
@@ -283,10 +358,7 @@ def _decode_more(path: Path, out: FrameScan, *, wanted: int) -> None:
             out.demux_error = out.demux_error or str(exc.strerror or exc)
     finally:
         container.close()
-    order = np.argsort(times, kind="stable") if times else []
-    out.sample_times = [times[i] for i in order]
-    out.thumbs = _stack([thumbs[i] for i in order])
-    out.sample_mode = "decode-sparse"
+    _keep_samples(out, times, thumbs, "decode-sparse")
 
 
 def _detector(rules, luma_threshold: float, fps: float):

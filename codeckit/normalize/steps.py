@@ -1,6 +1,7 @@
 """The one call shape every normalize step has: `step(item) -> item`, or raise `Rejected`."""
 from __future__ import annotations
 
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,8 @@ class Item:
     clips: list[ClipSpan] = field(default_factory=list)
     annotations: dict | None = None  # the sidecar, parsed: {"path", "format", "data"}
     records: list[dict] = field(default_factory=list)
+    probed: Any = None               # codeckit.probe.Probed: the probe's container, open for the scan to read on
+    resources: ExitStack = field(default_factory=ExitStack)   # closed when the source's steps end
 
 
 class Step:

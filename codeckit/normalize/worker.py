@@ -16,7 +16,7 @@ from .encode_clip import DECODE_ERRORS_EXIT, clip_job, encode_clip
 from .filters import Decodable, build_filters, frame_filters, from_frame_filters
 from .outputs import CLIPS_DIR
 from .profile import ClipRules, TrainingProfile
-from .scan import encode_sample_rate, read_encode_samples, sample_more, scan
+from .scan import complete_samples, encode_sample_rate, read_encode_samples, scan
 from .sidecar import Annotate, clip_annotations
 from .steps import ClipSpan, Item, Rejected, Step, run_steps
 
@@ -47,9 +47,13 @@ class ReadInfo(Step):
         self.known = known
 
     def __call__(self, item):
-        from ..probe import probe
+        from ..probe import probed
         try:
-            item.info = self.known or probe(item.source)
+            if self.known is not None:
+                item.info = self.known
+            else:   # the container stays open for the scan (ScanFrames), which reads on from it
+                item.probed = item.resources.enter_context(probed(item.source))
+                item.info = item.probed.info
         except ProbeError as exc:
             raise Rejected("decodable", f"undecodable: {exc.message}") from None
         if not item.info.video:
@@ -67,15 +71,20 @@ class ScanFrames(Step):
 
     def __call__(self, item):
         try:
-            # a source cut into one clip is decoded whole by its encode: with too few keyframes, the samples come
-            # from there (one decode), unless the keyframes alone already fail a filter from black on (then the
-            # samples are decoded now and the source is judged before any encode, as before)
+            # a source cut into one clip is decoded whole by its encode: the samples come from there (one decode),
+            # after a prescreen of two keyframes; when those already fail a filter from black on, every keyframe
+            # (and, when they are too few, frames beyond them) is decoded now and the source is judged before any
+            # encode, as before
             item.scan = scan(item.source, scenes=self.rules.mode == "scenes", rules=self.rules,
-                             black_luma=self.black_luma, decode_more=self.rules.mode != "none")
+                             black_luma=self.black_luma, decode_more=self.rules.mode != "none",
+                             probed=item.probed)
             if item.scan.pending and any(f.judge(f.measure(item)) for f in self.prejudge):
-                sample_more(item.source, item.scan)
+                complete_samples(item.source, item.scan)
         except ProbeError as exc:
             raise Rejected("decodable", f"undecodable: {exc.message}") from None
+        finally:
+            item.probed = None
+            item.resources.close()      # the probe's container: nothing reads it after the scan
         record_scan(item)
         return item
 
@@ -128,7 +137,7 @@ class EncodeClips(Step):
         if item.scan is None or not item.scan.pending:
             return None
         if job.remux or len(item.clips) > 1:
-            sample_more(item.source, item.scan)
+            complete_samples(item.source, item.scan)
             self._judge(item)
             return None
         job.samples_rate = encode_sample_rate(item.scan.end_s)
@@ -228,11 +237,13 @@ def _run_steps_of(task: Task, item: Item, publish=None, cancel=None) -> dict:
     except Exception as exc:  # a bug must not lose the rest of the batch; it is reported per source
         item.records = []
         return {"status": "failed", "error": f"{type(exc).__name__}: {exc}", "failure": error_fields(exc)}
+    finally:
+        item.resources.close()      # what a step left open when a later one raised (the probe's container)
 
 
 def _check_unchanged(task: Task) -> None:
-    """The run's content hash (clip ids, the manifest) and its queue's probe (the plan) describe the file as it
-    was hashed: a file written, replaced or removed since, before or while its clips are made, fails (a rerun
+    """The run's content hash (clip ids, the manifest) and a probe passed in `Task.info` (the plan) describe the
+    file as it was hashed: a file written, replaced or removed since, before or while its clips are made, fails (a rerun
     hashes it again), rather than a clip planned for other dimensions under the old file's hash."""
     from .hashing import file_identity
     if task.identity is None:

@@ -123,3 +123,88 @@ def test_a_stream_copy_decodes_nothing_so_its_samples_are_decoded_first(tmp_path
     assert rec["remuxed"] and rec["measurements"]["scan"]["mode"] == "decode-sparse"
     assert rec["measurements"]["black"] == 0.0 and rec["measurements"]["static"] == 0.0
     assert _leftovers(out) == []
+
+
+# ---------------------------------------------------------------- sources with keyframes enough to sample
+
+@pytest.fixture(scope="module")
+def short_gop(tmp_path_factory):
+    """Keyframes every 0.5 s (12 frames at 24 fps): the scan used to decode all of them before the encode."""
+    d = tmp_path_factory.mktemp("short-gop")
+    gop = ["-g", "12", "-keyint_min", "12", "-sc_threshold", "0"]
+    lavfi_clip(d / "moving.mp4", rate="24", duration=4, extra=gop)
+    lavfi_clip(d / "black.mp4", source="color", rate="24", duration=4, extra=gop)
+    lavfi_clip(d / "frozen.mp4", source="testsrc", rate="24", duration=1 / 24,
+               vf="loop=loop=95:size=1,setpts=N/24/TB", extra=gop)
+    # bright on [0, 0.5) and [2, 2.5) (the first keyframe and the first past the middle), black elsewhere
+    # (with grain: its bits per pixel pass): 75 % of the time black
+    spotty = d / "black-between-keyframes.mp4"
+    vf = "[0:v][1:v]overlay=enable='between(t,0.5,1.99)+between(t,2.5,4)'[v]"
+    run_ffmpeg(["-y", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=24:duration=4",
+                "-f", "lavfi", "-i", "color=black:size=320x240:rate=24:duration=4,noise=alls=30:allf=t",
+                "-filter_complex", vf, "-map", "[v]", "-c:v", "libx264", "-preset", "ultrafast",
+                "-pix_fmt", "yuv420p", *gop, "file:" + str(spotty)], loglevel="error")
+    return d
+
+
+def test_two_keyframes_prescreen_and_the_encode_gives_the_samples(short_gop, tmp_path):
+    """A source encoded whole has its first keyframe and the first past its middle decoded before the encode;
+    its black/static samples come from the encode (2 a second), not from decoding its 8 keyframes."""
+    from codeckit.normalize.scan import scan
+    s = scan(short_gop / "moving.mp4", decode_more=False)
+    assert len(s.keyframe_times) == 8 and s.sample_times == [0.0, 2.0] and s.undecoded_keyframes == 6
+    assert s.pending
+    out = tmp_path / "out"
+    res = normalize([short_gop / "moving.mp4"], out)
+    assert res.clips_out == 1 and not res.rejected
+    [rec] = _records(out, "manifest.jsonl")
+    assert rec["measurements"]["scan"] == {"keyframes": 8, "mode": "encode", "samples": 8}
+    assert rec["measurements"]["black"] == 0.0 and rec["measurements"]["static"] == 0.0
+    assert _leftovers(out) == []
+
+
+def test_a_prescreen_that_fails_decodes_every_keyframe_and_judges_before_the_encode(short_gop, tmp_path):
+    """Black and frozen sources show in the two prescreen keyframes: every keyframe is then decoded and the
+    source judged on them, before any encode (scan mode `keyframes`, not `encode`)."""
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("black.mp4", "frozen.mp4"):
+        (src / name).write_bytes((short_gop / name).read_bytes())
+    out = tmp_path / "out"
+    s = normalize([src], out)
+    assert s.rejected == {"black": 1, "static": 1} and s.clips_out == 0
+    seen = {Path(r["source_path"]).name: (r["reason"], r["measurements"]["scan"]) for r in _records(out, "rejects.jsonl")}
+    assert seen == {"black.mp4": ("black", {"keyframes": 8, "mode": "keyframes", "samples": 8}),
+                    "frozen.mp4": ("static", {"keyframes": 8, "mode": "keyframes", "samples": 8})}
+    assert _leftovers(out) == []
+
+
+def test_black_the_prescreen_misses_is_rejected_on_the_encodes_samples(short_gop, tmp_path):
+    """The price of the two-keyframe prescreen: a source bright at both of them and black for 75 % of its time
+    costs its encode before it is rejected (the keyframes alone found it before: 6 of 8 black). It is rejected
+    all the same, and leaves nothing."""
+    out = tmp_path / "out"
+    s = normalize([short_gop / "black-between-keyframes.mp4"], out)
+    assert s.rejected == {"black": 1} and s.clips_out == 0
+    [rej] = _records(out, "rejects.jsonl")
+    assert rej["measurements"]["scan"]["mode"] == "encode" and 0.6 < rej["value"] < 0.9
+    assert not list((out / "clips").rglob("*.mp4")) and _leftovers(out) == []
+
+
+@pytest.mark.parametrize("name", ["moving.mp4", "black-between-keyframes.mp4"])
+def test_the_scan_on_the_probes_container_reads_what_its_own_open_reads(short_gop, name):
+    """The worker scans on the container its probe opened, and takes the probe's first frame as the first
+    keyframe's sample: the same packets, keyframes and samples as a scan that opens the file itself."""
+    import numpy as np
+    from codeckit.normalize.scan import scan
+    from codeckit.probe import probed
+    path = short_gop / name
+    alone = scan(path)
+    with probed(path) as p:
+        first = p.first_frame
+        shared = scan(path, probed=p)
+    assert first is not None and first.key_frame
+    assert (shared.packets, shared.video_bytes, shared.keyframe_times, shared.frame_times) == \
+        (alone.packets, alone.video_bytes, alone.keyframe_times, alone.frame_times)
+    assert shared.sample_times == alone.sample_times and len(alone.sample_times) == 8
+    assert np.array_equal(shared.thumbs, alone.thumbs)
