@@ -63,6 +63,14 @@ class Expectation:
     # the source file: an output missing audio is checked against it (a source stream with no sample leaves
     # the output nothing to carry: MP4 muxers drop such a stream, MKV keeps it empty)
     source: str | None = None
+    # exact conformance (normalize's clips): with `exact`, the frame count must be `frames` exactly (when
+    # `frames_exact`), pixels square, and no stream beyond the expected ones; `fps`, `pix_fmt` and `keyint` (a
+    # keyframe on every keyint-th frame and nowhere else) are checked when given. verify checks them from its
+    # one demux, before the rename: a clip that is not exactly the profile never reaches its final name
+    exact: bool = False
+    fps: str | None = None            # the exact frame rate, "24/1"
+    pix_fmt: str | None = None
+    keyint: int | None = None
 
 
 @dataclass

@@ -1,5 +1,5 @@
 """One clip of a source: its EncodeJob (from `codeckit.plan`, cut with input seeking), run by `codeckit.encode`,
-and checked against the profile exactly.
+whose verification checks it against the profile exactly (`exact_expectation`).
 
 Thin adapter over the transcode core: `plan()` knows nothing of clips, so a clip's job is the source's job
 with `-ss START -t LENGTH` before the input and the frame count fixed with `-frames:v`. The plan never
@@ -14,9 +14,8 @@ from dataclasses import dataclass, field, fields, replace
 from fractions import Fraction
 from pathlib import Path
 
-from ..plan import KEYINT_BLOCKER, EncodeJob
-from ..sources import open_media, packets
-from ..verify import VerifyError
+from ..plan import KEYINT_BLOCKER, EncodeJob, Expectation
+from ..verify import VerifyReport, describe_output
 from .steps import ClipSpan
 
 
@@ -163,8 +162,18 @@ def clip_job(info, scan, target, clip: ClipSpan, whole: bool, output: Path, *, c
         clip_video = ["-frames:v", str(frames)] if frames and not job.remux else []
     else:
         clip_input, clip_video, frames = cut_args(info, scan, clip, fps)
-    expect = replace(job.expect, duration_s=clip.duration_s, frames=frames, frames_exact=not job.remux)
-    return ClipJob.of(job, clip_input, clip_video, expect, clip.duration_s)
+    return ClipJob.of(job, clip_input, clip_video, exact_expectation(job, target, clip.duration_s, frames),
+                      clip.duration_s)
+
+
+def exact_expectation(job: EncodeJob, target, duration_s: float, frames: int | None) -> Expectation:
+    """What the clip must be, exactly: the profile's codec, size, square pixels, frame rate, pixel format and
+    keyframe interval, the frame count (exact unless stream-copied), nothing besides the expected streams.
+    `codeckit.verify` checks it from its one demux, before the rename."""
+    t = target.video
+    size = (t.width, t.height) if t.size == "exact" else (job.expect.width, job.expect.height)
+    return replace(job.expect, duration_s=duration_s, frames=frames, frames_exact=not job.remux, exact=True,
+                   width=size[0], height=size[1], fps=t.fps, pix_fmt=t.pix_fmt, keyint=t.keyint)
 
 
 #: Demuxers whose seek is not exact (no index: a byte search that lands on any packet before the time, so
@@ -211,11 +220,12 @@ def cut_args(info, scan, clip: ClipSpan, fps: Fraction) -> tuple[list[str], list
 
 
 def encode_clip(job, cancel=None, accept=None) -> ClipOutput:
-    """Encode (or copy) through `codeckit.encode` (temporary name, sampled verification, atomic rename), then
-    check the clip against the profile exactly; a clip that does not conform is removed and VerifyError raised.
-    `cancel` is encode's: once set, FFmpeg is stopped and nothing is renamed (Cancelled). `accept(samples)`, for a
-    job with `samples_rate`, judges the samples the encode wrote before the clip is renamed into place (what it
-    raises, e.g. Rejected, leaves nothing behind)."""
+    """Encode (or copy) through `codeckit.encode` (temporary name, verification, atomic rename); the job's
+    `exact_expectation` makes the verification check the clip against the profile exactly, so a clip that does
+    not conform is never renamed into place (VerifyError, naming the source and each problem). `cancel` is
+    encode's: once set, FFmpeg is stopped and nothing is renamed (Cancelled). `accept(samples)`, for a job with
+    `samples_rate`, judges the samples the encode wrote before the clip is renamed into place (what it raises,
+    e.g. Rejected, leaves nothing behind)."""
     from ..encode import encode, temp_path_for
     samples = samples_path(temp_path_for(job.output))
     try:
@@ -227,65 +237,22 @@ def encode_clip(job, cancel=None, accept=None) -> ClipOutput:
         except OSError:     # no folder to hold it (the encode's own error says why): nothing to remove
             pass
     final = Path(job.output)
-    try:
-        out = check_conformance(final, job)
-    except VerifyError:
-        final.unlink(missing_ok=True)
-        raise
+    out = clip_output(res.verify, final)
     # the command that made the clip, as the manifest records it: the same with the samples put off or not
     out.cpu_s, out.wall_s, out.args = res.encode_cpu_s, res.wall_s, job.without_samples().args(final)
     out.implementation = res.implementation
     return out
 
 
+def clip_output(report: VerifyReport, path: Path) -> ClipOutput:
+    """The clip as its verification read it (no second open of the file)."""
+    return ClipOutput(codec=report.video_codec or "", width=report.width or 0, height=report.height or 0,
+                      sar=report.sar or "0:1", fps=report.fps or "", pix_fmt=report.pix_fmt or "",
+                      frames=report.video_packets, keyframes=list(report.keyframe_indices),
+                      duration_s=report.duration_s or 0.0, bytes=path.stat().st_size,
+                      extra_streams=report.streams - 1)
+
+
 def read_clip(path: Path) -> ClipOutput:
-    """Demux the whole file (no decoding) and read its first video stream's properties."""
-    with open_media(path) as c:
-        s = c.streams.video[0]
-        cc = s.codec_context
-        sar = s.sample_aspect_ratio or Fraction(1)
-        rate = s.average_rate or s.base_rate
-        frames, keys = 0, []
-        pts = []
-        for p in packets(c, s):
-            if p.pts is not None:
-                pts.append((p.pts, p.is_keyframe))
-            frames += 1
-        pts.sort()
-        keys = [i for i, (_, k) in enumerate(pts) if k]
-        duration = float(s.duration * s.time_base) if s.duration else (c.duration or 0) / 1e6
-        return ClipOutput(codec=cc.name, width=cc.width, height=cc.height, sar=f"{sar.numerator}:{sar.denominator}",
-                          fps=f"{rate.numerator}/{rate.denominator}" if rate else "", pix_fmt=cc.pix_fmt or "",
-                          frames=frames, keyframes=keys, duration_s=round(duration, 6), bytes=path.stat().st_size,
-                          extra_streams=len(c.streams) - 1)
-
-
-def check_conformance(path: Path, job) -> ClipOutput:
-    """The clip holds exactly what the profile asks, beyond what `codeckit.verify` checks (streams, packets,
-    duration, sampled GOPs decode): codec, exact size, square pixels, exact frame rate, pixel format, frame
-    count, and a keyframe on every keyint-th frame and nowhere else."""
-    t = job.target.video
-    out = read_clip(path)
-    problems = []
-    if out.codec != t.codec:
-        problems.append(f"codec {out.codec}, not {t.codec}")
-    if t.size == "exact" and (out.width, out.height) != (t.width, t.height):
-        problems.append(f"size {out.width}x{out.height}, not {t.width}x{t.height}")
-    if out.sar not in ("1:1", "0:1"):
-        problems.append(f"SAR {out.sar}")
-    if t.fps and Fraction(out.fps or "0") != Fraction(t.fps):
-        problems.append(f"frame rate {out.fps}, not {t.fps}")
-    if t.pix_fmt and out.pix_fmt != t.pix_fmt:
-        problems.append(f"pixel format {out.pix_fmt}, not {t.pix_fmt}")
-    want = job.expect.frames
-    if want and job.expect.frames_exact and out.frames != want:
-        problems.append(f"{out.frames} frames, not {want}")
-    elif want and abs(out.frames - want) > max(2, want * 0.05):
-        problems.append(f"{out.frames} frames, expected about {want}")
-    if t.keyint and out.keyframes != list(range(0, out.frames, t.keyint)):
-        problems.append(f"keyframes at {out.keyframes[:6]}..., not every {t.keyint} frames")
-    if out.extra_streams and job.expect.audio_streams == 0 and job.expect.subtitle_streams == 0:
-        problems.append(f"{out.extra_streams} stream(s) besides the video")
-    if problems:
-        raise VerifyError("output check failed: " + "; ".join(problems), path=job.output)
-    return out
+    """A clip's properties, read by verify's demux (no decoding, nothing checked): for comparing clips."""
+    return clip_output(describe_output(path), path)
