@@ -27,11 +27,28 @@ def ffmpeg_exe() -> str:
         return os.path.abspath(found)
     try:
         import imageio_ffmpeg
-        exe = imageio_ffmpeg.get_ffmpeg_exe()
+        exe = _known_bundled_exe() or imageio_ffmpeg.get_ffmpeg_exe()
     except Exception as exc:  # imageio-ffmpeg raises RuntimeError when its binary is missing
         raise FFmpegNotFound(f"no FFmpeg binary found ({exc})",
                              hint=f"pip install imageio-ffmpeg, or set {FFMPEG_ENV}") from exc
     return exe
+
+
+def _known_bundled_exe() -> str | None:
+    """imageio-ffmpeg's own binary when this exact file (path, size, modification time) already ran as FFmpeg
+    here (build_info's cache file of it exists: written only after its `-version` answered), else None: then
+    imageio_ffmpeg.get_ffmpeg_exe() decides, as it always did. get_ffmpeg_exe() runs `ffmpeg -version` once per
+    process to check the binary: 10 CPU-ms for every command and every worker process, measured."""
+    if os.environ.get("IMAGEIO_FFMPEG_EXE"):   # imageio's own override, which it does not check: its choice
+        return None
+    try:
+        from imageio_ffmpeg._definitions import FNAME_PER_PLATFORM, get_platform
+        from imageio_ffmpeg._utils import _get_bin_dir
+        exe = os.path.join(_get_bin_dir(), FNAME_PER_PLATFORM[get_platform()])
+        st = os.stat(exe)
+        return exe if _build_cache_path(exe, st.st_size, st.st_mtime).is_file() else None
+    except Exception:   # another imageio-ffmpeg layout, no binary of ours: ask imageio
+        return None
 
 
 @dataclass(frozen=True)
@@ -84,12 +101,10 @@ _FILTER_LINE = re.compile(r"^\s[\w.]{2,3}\s+(\S+)\s+\S+->\S+\s")
 def _build_info(exe: str, size: int, mtime: float) -> FFmpegBuild:
     """From the cache file of this exact binary (path, size, modification time), else asked of FFmpeg and
     cached: the three runs cost every command about 30 CPU-ms (10 each, measured) before it starts."""
-    import hashlib
     import json
     import logging
-    from .codecs.capability import cache_dir
     from .fileio import atomic_write_text
-    path = cache_dir() / f"ffmpeg-build-{hashlib.sha1(f'{exe}|{size}|{mtime!r}'.encode()).hexdigest()[:16]}.json"
+    path = _build_cache_path(exe, size, mtime)
     try:
         d = json.loads(path.read_text())
         return FFmpegBuild(path=exe, version=d["version"], configuration=d["configuration"],
@@ -104,6 +119,12 @@ def _build_info(exe: str, size: int, mtime: float) -> FFmpegBuild:
     except OSError as exc:
         logging.getLogger(__name__).warning("could not write the FFmpeg build cache %s: %s", path, exc)
     return build
+
+
+def _build_cache_path(exe: str, size: int, mtime: float):
+    import hashlib
+    from .codecs.capability import cache_dir
+    return cache_dir() / f"ffmpeg-build-{hashlib.sha1(f'{exe}|{size}|{mtime!r}'.encode()).hexdigest()[:16]}.json"
 
 
 def _ask_build(exe: str, size: int, mtime: float) -> FFmpegBuild:

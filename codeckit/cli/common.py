@@ -9,14 +9,28 @@ import sys
 import threading
 
 import click
-from rich.console import Console
-from rich.markup import escape
-from rich.text import Text
 
 from ..errors import CodeckitError, error_fields
 
-console = Console()                    # tables and progress
-err_console = Console(stderr=True)     # errors and warnings, never mixed into --json output
+#: `console` (tables and progress) and `err_console` (errors and warnings, never mixed into --json output) are
+#: made on first use (module __getattr__): importing rich and building them costs about 20 CPU-ms (measured),
+#: which a `--json` run that prints no warning never needs. `from .common import console` still works.
+_CONSOLES = {"console": {}, "err_console": {"stderr": True}}
+_consoles_lock = threading.Lock()
+
+
+def __getattr__(name: str):
+    if name not in _CONSOLES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    with _consoles_lock:   # a warning from a worker thread and the main thread's output: one console each
+        if name not in globals():
+            from rich.console import Console
+            globals()[name] = Console(**_CONSOLES[name])
+    return globals()[name]
+
+
+def _err_console():
+    return __getattr__("err_console")   # the module's own code: its globals do not go through __getattr__
 
 
 #: Whether this process has printed its --json document (a command prints one, and an error after it none).
@@ -54,6 +68,8 @@ def report_error(exc: CodeckitError | click.ClickException, verbose: bool = Fals
     """An error that stopped the command: its line on stderr as always and, with `as_json`, its document on
     stdout (unless the command printed its own already: stdout holds exactly one JSON document)."""
     if isinstance(exc, CodeckitError):
+        from rich.text import Text
+        err_console = _err_console()
         # Text, not markup: "[package] speed = ..." or a path with [brackets] must print as it is
         err_console.print(Text.assemble(("error:", "bold red"), " ", str(exc)), highlight=False, soft_wrap=True)
         if verbose and exc.stderr_tail:
@@ -71,10 +87,11 @@ class RichLogHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
+            from rich.text import Text
             label = record.levelname.lower()
             text = record.getMessage().replace("\n", " ")
             # Text, not markup: a path or FFmpeg line with [brackets] must print as it is
-            err_console.print(Text.assemble((f"{label}:", self.STYLES.get(label, "dim")), " ", text),
+            _err_console().print(Text.assemble((f"{label}:", self.STYLES.get(label, "dim")), " ", text),
                               highlight=False, soft_wrap=True)
         except Exception:  # a warning that cannot be shown must not stop the command
             self.handleError(record)
@@ -161,6 +178,8 @@ def short_path(path: str | None) -> str:
     """A path for people (relative when under the current folder), escaped for rich markup."""
     if not path:
         return "-"
+    from rich.markup import escape
+
     from ..storage import is_url
     if is_url(path):         # relpath would make s3://b/k into "s3:/b/k", a local path that does not exist
         return escape(path)
