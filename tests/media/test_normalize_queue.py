@@ -55,7 +55,9 @@ def test_a_source_replaced_after_it_was_queued_is_not_encoded_with_its_stale_pla
     assert again.ok and again.clips_out == 1
     [rec] = _manifest(out)
     assert rec["source_sha256"] == hashlib.sha256((src / "a.mp4").read_bytes()).hexdigest()
-    assert "scale=h=1138:w=854" in " ".join(rec["encoder_args"]), "planned from the portrait picture"
+    # the portrait picture's middle band (240x135 of 240x320, to even numbers) scaled to 854x480
+    graph = " ".join(rec["encoder_args"])
+    assert "crop=h=134:w=240:x=0:y=92[" in graph and "scale=h=480:w=854" in graph, "planned from the portrait picture"
     with av.open(str(out / rec["output_path"])) as c:
         assert (c.streams.video[0].width, c.streams.video[0].height) == (854, 480)
 

@@ -410,3 +410,33 @@ def test_mkv_with_subtitles_dropped_drops_attachments_and_says_so(clips, tmp_pat
     encode(job)
     with av.open(str(job.output)) as c:
         assert [s.type for s in c.streams] == ["video", "audio"]
+
+
+@pytest.mark.parametrize("size,sar", [("240x320", "1/1"), ("176x144", "12/11"), ("640x272", "1/1")])
+def test_a_cover_crop_is_made_before_the_scale_and_keeps_the_same_window(tmp_path, size, sar):
+    """exact + aspect=crop: the crop moves before the scale (which then makes only the pixels kept), in source
+    pixels, and keeps the window the scale-then-crop chain kept: the two pictures differ by less than a
+    source pixel's shift."""
+    src = tmp_path / "src.mp4"
+    run_ffmpeg(["-y", "-f", "lavfi", "-i", f"testsrc2=size={size}:rate=25:duration=0.2", "-vf",
+                f"setsar={sar},format=yuv420p", "-c:v", "libx264", "-qp", "0", "-preset", "ultrafast", "file:" + str(src)],
+               loglevel="error")
+    t = web("video.size=exact", "video.width=854", "video.height=480", "video.aspect=crop")
+    job = plan(probe(src), t, tmp_path / "new.mp4")
+    crop = [i for i, f in enumerate(job.filters) if f.startswith("crop=")]
+    scale = [i for i, f in enumerate(job.filters) if f.startswith("scale=")]
+    assert crop and scale and crop[0] < scale[0] and "scale=h=480:w=854" in job.filters
+    v = run(job).video[0]
+    assert (v.width, v.height, v.sar) == (854, 480, "1:1")
+    # the chain as it was: scale the whole picture to cover 854x480 (square pixels), then crop the middle
+    w, h = (int(x) for x in size.split("x"))
+    sw = w * int(sar.split("/")[0]) / int(sar.split("/")[1])
+    s = max(854 / sw, 480 / h)
+    ow, oh = max(854, 2 * round(sw * s / 2)), max(480, 2 * round(h * s / 2))
+    old = tmp_path / "old.mp4"
+    run_ffmpeg(["-y", "-i", "file:" + str(src), "-vf", f"scale={ow}:{oh},crop=854:480,setsar=1", "-c:v", "libx264",
+                "-qp", "0", "-preset", "ultrafast", "-frames:v", "1", "file:" + str(old)], loglevel="error")
+    a, b = first_frame(job.output).astype(float), first_frame(old).astype(float)
+    assert np.abs(a - b).mean() < 3, "the same window, within a source pixel (measured 0.3-0.8)"
+    shifted = np.abs(a[:, 60:] - b[:, :-60]).mean()
+    assert shifted > 2 * np.abs(a - b).mean(), "the comparison sees a shift of a few pixels"
