@@ -3,7 +3,9 @@
 A full decode costs about 15 % of an x264-medium encode at 1080p, so the default check is cheaper and still
 catches what goes wrong in practice (a muxer cut short, a missing stream, a broken bitstream, lost frames):
 demux every packet without decoding (stream presence, packet count, duration against the source), then decode
-a few GOPs from their keyframes: the first, one in the middle and the last. `mode="full"` decodes everything.
+a few GOPs from their keyframes: the first, one in the middle and the last (`frames_per_gop` of each; the
+encode decides how many by where the bits come from: `codeckit.encode._verify_depth`). `mode="full"` decodes
+everything.
 """
 from __future__ import annotations
 

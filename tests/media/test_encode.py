@@ -103,3 +103,20 @@ def test_verify_catches_a_file_cut_short(clips, tmp_path):
     cut.write_bytes(data[: len(data) // 2])
     with pytest.raises(VerifyError, match="lasts|frames"):
         verify_output(cut, job.expect)
+
+
+def test_the_sampled_check_decodes_by_where_the_bits_come_from(clips, tmp_path):
+    """A software encoder's output: the 3 sampled GOPs' keyframes (where the muxer put the bytes); a hardware
+    encoder's: 16 frames of each (its bitstream is checked too); a stream copy: everything (the source's bits)."""
+    from dataclasses import replace
+
+    from codeckit.encode import _verify_depth
+    from codeckit.verify import FRAMES_PER_GOP
+    job = plan(probe(clips.interlaced), load_profile("web-h264", FAST + ["video.keyint=5"]), tmp_path / "o.mp4")
+    assert job.implementation == "libx264"
+    r = encode(job)
+    assert r.verify.sampled_gops == 3 and r.verify.decoded_frames == 3
+    assert _verify_depth(job, "sample") == ("sample", 1)
+    assert _verify_depth(replace(job, implementation="h264_nvenc"), "sample") == ("sample", FRAMES_PER_GOP)
+    assert _verify_depth(replace(job, remux=True), "sample")[0] == "full"
+    assert _verify_depth(job, "full") == ("full", FRAMES_PER_GOP)
