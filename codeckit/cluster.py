@@ -1,10 +1,12 @@
-"""Where a batch runs: this machine, a Dask cluster or a Ray cluster, all through joblib's backends.
+"""Where a batch runs: this machine, a Dask cluster or a Ray cluster, through joblib's backends (local threads
+run in codeckit.batch itself).
 
 One engine for every batch command (transcode, normalize). With no address a local cluster is started for
 the run (Dask: a LocalCluster of process workers, one thread each; Ray: `ray.init` with as many CPUs as jobs)
 and stopped after it. The executor that runs the items only sees `joblib.parallel_config`, so it knows nothing
 about which engine is underneath. What "local" means is the command's choice: threads when progress callbacks
-must reach the parent's display (transcode), processes when the work itself is Python (normalize).
+must reach the parent's display, or the heavy work is in FFmpeg children and GIL-free decoding (transcode,
+normalize), processes when the work itself holds the GIL.
 """
 from __future__ import annotations
 
@@ -57,9 +59,8 @@ def check_backend(backend: str, address: str | None = None) -> None:
 @contextlib.contextmanager
 def engine(backend: str = "local", address: str | None = None, jobs: int | None = None, *,
            local: str = "processes") -> Iterator[Engine]:
-    """Set joblib's backend for the `with` block and yield the Engine; `local` is threads or processes."""
-    import joblib
-
+    """Set joblib's backend for the `with` block and yield the Engine; `local` is threads or processes. Local
+    threads run without joblib (codeckit.batch runs them itself), which is then not imported (32 CPU-ms)."""
     check_backend(backend, address)
     n = jobs or default_jobs()
     if backend == "local":
@@ -67,6 +68,10 @@ def engine(backend: str = "local", address: str | None = None, jobs: int | None 
     else:
         joblib_backend, cluster = backend, (_dask if backend == "dask" else _ray)(address, n)
     with cluster as (addr, started):
+        if joblib_backend == "threading":
+            yield Engine(backend, joblib_backend, n, addr, started)
+            return
+        import joblib
         with joblib.parallel_config(backend=joblib_backend, n_jobs=n):
             yield Engine(backend, joblib_backend, n, addr, started)
 
