@@ -383,7 +383,10 @@ def _decode_gops(container, vs, keyframes: list[int], mode: str, gops: int, fram
 
 def _decode_from(container, vs, pts: int | None, stop_pts: int | None, budget: int | None,
                  problems: list[str]) -> int:
-    """Decode from the keyframe at `pts` until `stop_pts` (next keyframe), `budget` frames or the end."""
+    """Decode from the keyframe at `pts` until `stop_pts` (next keyframe), `budget` frames or the end.
+
+    A budget of one frame decodes the keyframe alone: it is fed by itself and the decoder drained, rather than
+    fed the P and B frames a B-frame delay waits for (x264's 480p output: 4.6 -> 3.2 ms a sampled keyframe)."""
     import av
 
     decoded = 0
@@ -391,6 +394,10 @@ def _decode_from(container, vs, pts: int | None, stop_pts: int | None, budget: i
         container.seek(pts if pts is not None else 0, stream=vs, backward=True, any_frame=False)
         for pkt in container.demux(vs):
             if stop_pts is not None and pkt.pts is not None and pkt.pts >= stop_pts and decoded:
+                break
+            if budget == 1 and pkt.size:
+                decoded = len(pkt.decode()) or len(vs.codec_context.decode(None))
+                vs.codec_context.flush_buffers()    # out of draining, for the next seek
                 break
             for _frame in pkt.decode():
                 decoded += 1
