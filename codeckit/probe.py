@@ -193,10 +193,10 @@ def probe(path: str | Path) -> MediaInfo:
 @dataclass
 class Probed:
     """What `probed` read: the MediaInfo, the container (open, rewound to the start) and the first frame decoded
-    of its primary video stream (None without video)."""
+    of each video stream, by stream index."""
     info: MediaInfo
     container: Any
-    first_frame: Any = None
+    first_frames: dict = field(default_factory=dict)
 
 
 @contextmanager
@@ -222,7 +222,7 @@ def probed(path: str | Path) -> Iterator[Probed]:
         if not info.video and not info.audio:
             raise ProbeError("no video or audio stream", path=p)
         _rewind(container)
-        yield Probed(info, container, first.get(info.video[0].index) if info.video else None)
+        yield Probed(info, container, first)
     finally:
         container.close()
 

@@ -141,7 +141,7 @@ def scan(path: str | Path, *, scenes: bool = False, scene_threshold: float = 0.1
         else:
             s.codec_context.skip_frame = "NONKEY"
         pick = None if decode_more or scenes else _Prescreen((declared or 0.0) / 2)
-        _first_pass(container, s, out, detector, pick, probed.first_frame if shared else None)
+        _first_pass(container, s, out, detector, pick, probed.first_frames.get(s.index) if shared else None)
     finally:
         if not shared:
             container.close()

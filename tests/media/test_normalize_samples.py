@@ -144,6 +144,11 @@ def short_gop(tmp_path_factory):
                 "-f", "lavfi", "-i", "color=black:size=320x240:rate=24:duration=4,noise=alls=30:allf=t",
                 "-filter_complex", vf, "-map", "[v]", "-c:v", "libx264", "-preset", "ultrafast",
                 "-pix_fmt", "yuv420p", *gop, "file:" + str(spotty)], loglevel="error")
+    # two video streams, the second the default: the probe decodes both, the scan reads the first
+    run_ffmpeg(["-y", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=24:duration=4",
+                "-f", "lavfi", "-i", "mandelbrot=size=320x240:rate=24,trim=duration=4", "-map", "0:v", "-map", "1:v",
+                "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", *gop, "-disposition:v:0", "0",
+                "-disposition:v:1", "default", "file:" + str(d / "two-streams.mkv")], loglevel="error")
     return d
 
 
@@ -191,7 +196,7 @@ def test_black_the_prescreen_misses_is_rejected_on_the_encodes_samples(short_gop
     assert not list((out / "clips").rglob("*.mp4")) and _leftovers(out) == []
 
 
-@pytest.mark.parametrize("name", ["moving.mp4", "black-between-keyframes.mp4"])
+@pytest.mark.parametrize("name", ["moving.mp4", "black-between-keyframes.mp4", "two-streams.mkv"])
 def test_the_scan_on_the_probes_container_reads_what_its_own_open_reads(short_gop, name):
     """The worker scans on the container its probe opened, and takes the probe's first frame as the first
     keyframe's sample: the same packets, keyframes and samples as a scan that opens the file itself."""
@@ -201,9 +206,9 @@ def test_the_scan_on_the_probes_container_reads_what_its_own_open_reads(short_go
     path = short_gop / name
     alone = scan(path)
     with probed(path) as p:
-        first = p.first_frame
+        first = p.first_frames[p.container.streams.video[0].index]
         shared = scan(path, probed=p)
-    assert first is not None and first.key_frame
+    assert first is not None and first.key_frame and len(p.first_frames) == len(p.info.video)
     assert (shared.packets, shared.video_bytes, shared.keyframe_times, shared.frame_times) == \
         (alone.packets, alone.video_bytes, alone.keyframe_times, alone.frame_times)
     assert shared.sample_times == alone.sample_times and len(alone.sample_times) == 8
