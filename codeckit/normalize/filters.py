@@ -190,8 +190,9 @@ class HdrPolicy(SourceFilter):
 
 
 def frame_filters(filters: list[SourceFilter]) -> list[SourceFilter]:
-    """The filters that judge the scan's frame samples (black, static)."""
-    return [f for f in filters if isinstance(f, _FrameShare)]
+    """The filters that judge the scan's frame samples (black, static), and decodability: judged again once
+    samples put off by the scan are decoded (its keyframes beyond the prescreen's may fail to decode)."""
+    return [f for f in filters if isinstance(f, (Decodable, _FrameShare))]
 
 
 def from_frame_filters(filters: list[SourceFilter]) -> list[SourceFilter]:
