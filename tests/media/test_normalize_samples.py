@@ -17,6 +17,15 @@ def _records(out: Path, name: str) -> list[dict]:
     return [json.loads(line) for line in (out / name).read_text().splitlines() if line.strip()]
 
 
+def _folder_of(tmp_path: Path, fixture: Path, names: tuple[str, ...]) -> Path:
+    """A source folder holding copies of `names` from a fixture folder."""
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in names:
+        (src / name).write_bytes((fixture / name).read_bytes())
+    return src
+
+
 def _leftovers(out: Path) -> list[str]:
     return sorted(p.name for p in (out / "clips").rglob("*") if p.is_file() and p.name.startswith("."))
 
@@ -38,10 +47,7 @@ def long_gop(tmp_path_factory):
 
 
 def test_samples_come_from_the_encode_and_the_clip_is_the_same(long_gop, tmp_path):
-    src = tmp_path / "src"
-    src.mkdir()
-    for name in ("moving.mp4", "sized.mp4"):
-        (src / name).write_bytes((long_gop / name).read_bytes())
+    src = _folder_of(tmp_path, long_gop, ("moving.mp4", "sized.mp4"))
     out = tmp_path / "out"
     s = normalize([src], out)
     assert s.clips_out == 2 and not s.rejected
@@ -171,14 +177,12 @@ def test_two_keyframes_prescreen_and_the_encode_gives_the_samples(short_gop, tmp
 def test_a_prescreen_that_fails_decodes_every_keyframe_and_judges_before_the_encode(short_gop, tmp_path):
     """Black and frozen sources show in the two prescreen keyframes: every keyframe is then decoded and the
     source judged on them, before any encode (scan mode `keyframes`, not `encode`)."""
-    src = tmp_path / "src"
-    src.mkdir()
-    for name in ("black.mp4", "frozen.mp4"):
-        (src / name).write_bytes((short_gop / name).read_bytes())
+    src = _folder_of(tmp_path, short_gop, ("black.mp4", "frozen.mp4"))
     out = tmp_path / "out"
     s = normalize([src], out)
     assert s.rejected == {"black": 1, "static": 1} and s.clips_out == 0
-    seen = {Path(r["source_path"]).name: (r["reason"], r["measurements"]["scan"]) for r in _records(out, "rejects.jsonl")}
+    seen = {Path(r["source_path"]).name: (r["reason"], r["measurements"]["scan"])
+            for r in _records(out, "rejects.jsonl")}
     assert seen == {"black.mp4": ("black", {"keyframes": 8, "mode": "keyframes", "samples": 8}),
                     "frozen.mp4": ("static", {"keyframes": 8, "mode": "keyframes", "samples": 8})}
     assert _leftovers(out) == []
