@@ -227,46 +227,6 @@ def probed(path: str | Path) -> Iterator[Probed]:
         container.close()
 
 
-@dataclass
-class VideoPeek:
-    """A file's primary video as its container's headers give it, for weighing work (not for planning)."""
-    width: int
-    height: int
-    fps: float | None
-    duration_s: float | None
-
-
-#: Codec options for FFmpeg's stream probe when nothing is to be decoded (given for this many streams).
-_DECODE_NOTHING = [{"skip_frame": "all"}] * 32
-
-
-def peek_video(path: str | Path) -> VideoPeek | None:
-    """The primary video's size, frame rate and duration, with nothing decoded: FFmpeg's stream probe is told to
-    skip every frame (1.5 ms for the bench's 1080p25 H.264 file; the open that decodes its first IDR costs 23 ms,
-    and normalize's worker opens it again to probe and scan). The pixel format and the start time may be missing:
-    they come from decoding. None when the file does not open or has no video."""
-    import av
-
-    from .errors import CodeckitError
-    try:
-        with open_media(check_local_input(path), stream_options=_DECODE_NOTHING) as c:
-            videos = [s for s in c.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
-            if not videos:
-                return None
-            s = videos[0]
-            for v in videos:
-                if v.disposition & av.stream.Disposition.default:
-                    s = v
-                    break
-            rate = _frac(s.average_rate) or _frac(s.base_rate)
-            duration = float(s.duration * s.time_base) if s.duration and s.time_base else \
-                (c.duration / 1e6 if c.duration else None)
-            w, h = s.codec_context.width, s.codec_context.height
-            return VideoPeek(w, h, float(rate) if rate else None, duration) if w and h else None
-    except (CodeckitError, av.error.FFmpegError, OSError, ValueError):
-        return None
-
-
 def _read(container, p: Path, first_frames: dict | None = None) -> MediaInfo:
     """The MediaInfo of an open container; `first_frames` gets each video stream's first decoded frame."""
     import av

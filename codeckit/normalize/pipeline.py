@@ -277,7 +277,7 @@ def _longest_first(items: list[BatchItem], jobs: int) -> list[BatchItem]:
     container: a full probe here cost another open and first-frame decode, 0.1 CPU-s on that corpus); an object,
     or a file that does not open, goes after them (its worker reports it, by name). A bigger batch goes by file
     size."""
-    from ..probe import peek_video
+    from ..peek import peek_video
 
     if len(items) > PROBE_WHEN_QUEUED_MAX:
         for item in items:
