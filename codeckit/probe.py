@@ -250,14 +250,9 @@ def peek_video(path: str | Path) -> VideoPeek | None:
     from .errors import CodeckitError
     try:
         with open_media(check_local_input(path), stream_options=_DECODE_NOTHING) as c:
-            videos = [s for s in c.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
-            if not videos:
+            s = primary_video_stream(c)
+            if s is None:
                 return None
-            s = videos[0]
-            for v in videos:
-                if v.disposition & av.stream.Disposition.default:
-                    s = v
-                    break
             rate = _frac(s.average_rate) or _frac(s.base_rate)
             duration = float(s.duration * s.time_base) if s.duration and s.time_base else \
                 (c.duration / 1e6 if c.duration else None)
@@ -265,6 +260,16 @@ def peek_video(path: str | Path) -> VideoPeek | None:
             return VideoPeek(w, h, float(rate) if rate else None, duration) if w and h else None
     except (CodeckitError, av.error.FFmpegError, OSError, ValueError):
         return None
+
+
+def primary_video_stream(container):
+    """The container's video stream that `probe` makes `MediaInfo.primary_video` (the picture every consumer works
+    on, the one a clip encodes): the first with the default disposition, else the first; cover art is not one.
+    None when there is none."""
+    import av
+
+    videos = [s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
+    return next((s for s in videos if s.disposition & av.stream.Disposition.default), videos[0] if videos else None)
 
 
 def _read(container, p: Path, first_frames: dict | None = None) -> MediaInfo:
