@@ -447,10 +447,13 @@ def _scan_in_band(container, s) -> tuple[int, bool, float, list[tuple[int, int]]
     rate = _frac(s.average_rate) or _frac(s.base_rate) or _frac(s.guessed_rate)
     default_tick = (1 / rate) if rate else None
     frames, total, sizes = 0, Fraction(0), []
+    lead: tuple[int, Fraction] | None = None    # (frames, time) before the first keyframe
     try:
         for packet in container.demux(s):
             if packet.size == 0:
                 continue
+            if packet.is_keyframe and lead is None:
+                lead = (frames, total)
             frames += 1
             tick = packet.duration * packet.time_base if packet.duration and packet.time_base else default_tick
             total += tick or 0
@@ -463,6 +466,10 @@ def _scan_in_band(container, s) -> tuple[int, bool, float, list[tuple[int, int]]
             return None
     finally:
         cc.skip_frame = "DEFAULT"
+    if lead is not None:
+        # a stream cut mid-GOP (a TS recorded or split at any byte): its frames before the first keyframe lost
+        # their references and the decoder drops them (a 2 s 24 fps TS cut at a quarter: 37 packets, 24 frames)
+        frames, total = frames - lead[0], total - lead[1]
     if not frames or not total:
         return None
     return frames, True, float(total), sizes
