@@ -324,6 +324,11 @@ class _Batch:
                         f.result()
             for f in wait(running).done:
                 f.result()
+        except BaseException:
+            # the items still running are told to stop: the pool's threads are joined at the interpreter's exit,
+            # which would otherwise wait for each running item's whole encode (joblib's threads were daemons)
+            self.cancel.set()
+            raise
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
 

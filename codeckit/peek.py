@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .ffmpeg import check_local_input
-from .probe import _frac
+from .probe import _frac, primary_video_stream
 from .sources import open_media
 
 
@@ -34,14 +34,9 @@ def peek_video(path: str | Path) -> VideoPeek | None:
 
     try:
         with open_media(check_local_input(path), stream_options=_DECODE_NOTHING) as c:
-            videos = [s for s in c.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
-            if not videos:
+            s = primary_video_stream(c)
+            if s is None:
                 return None
-            s = videos[0]
-            for v in videos:
-                if v.disposition & av.stream.Disposition.default:
-                    s = v
-                    break
             rate = _frac(s.average_rate) or _frac(s.base_rate)
             duration = float(s.duration * s.time_base) if s.duration and s.time_base else \
                 (c.duration / 1e6 if c.duration else None)

@@ -227,6 +227,16 @@ def probed(path: str | Path) -> Iterator[Probed]:
         container.close()
 
 
+def primary_video_stream(container):
+    """The container's video stream that `probe` makes `MediaInfo.primary_video` (the picture every consumer works
+    on, the one a clip encodes): the first with the default disposition, else the first; cover art is not one.
+    None when there is none."""
+    import av
+
+    videos = [s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
+    return next((s for s in videos if s.disposition & av.stream.Disposition.default), videos[0] if videos else None)
+
+
 def _read(container, p: Path, first_frames: dict | None = None) -> MediaInfo:
     """The MediaInfo of an open container; `first_frames` gets each video stream's first decoded frame."""
     import av
@@ -402,10 +412,13 @@ def _scan_in_band(container, s) -> tuple[int, bool, float, list[tuple[int, int]]
     rate = _frac(s.average_rate) or _frac(s.base_rate) or _frac(s.guessed_rate)
     default_tick = (1 / rate) if rate else None
     frames, total, sizes = 0, Fraction(0), []
+    lead: tuple[int, Fraction] | None = None    # (frames, time) before the first keyframe
     try:
         for packet in container.demux(s):
             if packet.size == 0:
                 continue
+            if packet.is_keyframe and lead is None:
+                lead = (frames, total)
             frames += 1
             tick = packet.duration * packet.time_base if packet.duration and packet.time_base else default_tick
             total += tick or 0
@@ -418,6 +431,10 @@ def _scan_in_band(container, s) -> tuple[int, bool, float, list[tuple[int, int]]
             return None
     finally:
         cc.skip_frame = "DEFAULT"
+    if lead is not None:
+        # a stream cut mid-GOP (a TS recorded or split at any byte): its frames before the first keyframe lost
+        # their references and the decoder drops them (a 2 s 24 fps TS cut at a quarter: 37 packets, 24 frames)
+        frames, total = frames - lead[0], total - lead[1]
     if not frames or not total:
         return None
     return frames, True, float(total), sizes

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ProbeError
+from ..probe import primary_video_stream
 from ..sources import open_media
 
 THUMB_W, THUMB_H = 64, 36
@@ -39,7 +40,7 @@ TRUNCATED_SHARE = 0.9
 
 @dataclass
 class FrameScan:
-    """What one demux (and a little decoding) of a source's first video stream found."""
+    """What one demux (and a little decoding) of a source's primary video stream (the one its clips encode) found."""
     packets: int = 0
     video_bytes: int = 0
     start_s: float = 0.0                     # container start time; clip times are relative to it
@@ -107,7 +108,7 @@ def _open(path: Path):
 def scan(path: str | Path, *, scenes: bool = False, scene_threshold: float = 0.12,
          min_samples: int = MIN_SAMPLES, rules=None, black_luma: float | None = 24.0,
          decode_more: bool = True, probed=None) -> FrameScan:
-    """Demux the first video stream once, decoding keyframes only; decode more only when needed.
+    """Demux the primary video stream (probe's choice) once, decoding keyframes only; decode more only when needed.
 
     `scenes`: decode every frame in that same pass and find the cuts and gradual transitions, by the
     detector and thresholds of `rules` (a ClipRules; by default its defaults, with `scene_threshold` for
@@ -124,9 +125,9 @@ def scan(path: str | Path, *, scenes: bool = False, scene_threshold: float = 0.1
     container = probed.container if shared else _open(path)
     detector = None
     try:
-        if not container.streams.video:
+        s = primary_video_stream(container)
+        if s is None:
             raise ProbeError("no video stream", path=path)
-        s = container.streams.video[0]
         out.start_s = container.start_time / 1e6 if container.start_time is not None else 0.0
         declared = container.duration / 1e6 if container.duration else None
         if s.duration and s.time_base:
@@ -283,7 +284,7 @@ def _keep_samples(out: FrameScan, times: list[float], thumbs: list[np.ndarray], 
 
 
 def _decode_keyframes(path: Path, out: FrameScan) -> None:
-    """Every keyframe of the first video stream, decoded (another open and demux: 2 ms for the bench's 480p
+    """Every keyframe of the primary video stream, decoded (another open and demux: 2 ms for the bench's 480p
     sources), as the samples; its decode errors replace the prescreen's (this pass decodes those keyframes too)."""
     import av
 
@@ -291,7 +292,7 @@ def _decode_keyframes(path: Path, out: FrameScan) -> None:
     thumbs, times = [], []
     out.decode_errors = 0
     try:
-        s = container.streams.video[0]
+        s = primary_video_stream(container)
         _one_thread(s)
         s.codec_context.skip_frame = "NONKEY"
         try:
@@ -341,7 +342,7 @@ def _decode_more(path: Path, out: FrameScan, *, wanted: int) -> None:
     step = out.end_s / wanted if out.end_s else 0.0
     next_t = 0.0
     try:
-        s = container.streams.video[0]
+        s = primary_video_stream(container)
         _one_thread(s)
         # no B-frames at all: in the streams x264 and most encoders write, no P-frame refers to one
         s.codec_context.skip_frame = "BIDIR"

@@ -150,7 +150,7 @@ def short_gop(tmp_path_factory):
                 "-f", "lavfi", "-i", "color=black:size=320x240:rate=24:duration=4,noise=alls=30:allf=t",
                 "-filter_complex", vf, "-map", "[v]", "-c:v", "libx264", "-preset", "ultrafast",
                 "-pix_fmt", "yuv420p", *gop, "file:" + str(spotty)], loglevel="error")
-    # two video streams, the second the default: the probe decodes both, the scan reads the first
+    # two video streams, the second the default: the probe decodes both, the scan reads the default (the primary)
     run_ffmpeg(["-y", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=24:duration=4",
                 "-f", "lavfi", "-i", "mandelbrot=size=320x240:rate=24,trim=duration=4", "-map", "0:v", "-map", "1:v",
                 "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", *gop, "-disposition:v:0", "0",
@@ -210,10 +210,27 @@ def test_the_scan_on_the_probes_container_reads_what_its_own_open_reads(short_go
     path = short_gop / name
     alone = scan(path)
     with probed(path) as p:
-        first = p.first_frames[p.container.streams.video[0].index]
+        first = p.first_frames[p.info.video[0].index]
         shared = scan(path, probed=p)
     assert first is not None and first.key_frame and len(p.first_frames) == len(p.info.video)
     assert (shared.packets, shared.video_bytes, shared.keyframe_times, shared.frame_times) == \
         (alone.packets, alone.video_bytes, alone.keyframe_times, alone.frame_times)
     assert shared.sample_times == alone.sample_times and len(alone.sample_times) == 8
     assert np.array_equal(shared.thumbs, alone.thumbs)
+
+
+def test_the_scan_reads_the_stream_the_probe_and_the_encode_take(tmp_path):
+    """A file whose first video stream is a black one, not the default (a still, an alternate angle), and whose
+    default stream moves: the clip is the default stream (the probe's primary video), so its samples are that
+    stream's too. The scan read the first stream: rejected as black (or, for a one-frame still, truncated at
+    0.001 s of 2 s) for a picture the clip never shows."""
+    path = tmp_path / "black-first-not-default.mkv"
+    run_ffmpeg(["-y", "-f", "lavfi", "-i", "color=black:size=320x240:rate=24:duration=2",
+                "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=24:duration=2", "-map", "0:v", "-map", "1:v",
+                "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-g", "12",
+                "-disposition:v:0", "0", "-disposition:v:1", "default", "file:" + str(path)], loglevel="error")
+    for mode in ({"mode": "none"}, {"mode": "fixed", "length_s": 1.0}):
+        out = tmp_path / f"out-{mode['mode']}"
+        s = normalize([path], out, clips=mode, jobs=1)
+        assert s.rejected == {} and s.clips_out >= 1, _records(out, "rejects.jsonl")
+        assert all(r["measurements"]["black"] == 0.0 for r in _records(out, "manifest.jsonl"))

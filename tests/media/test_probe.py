@@ -212,3 +212,21 @@ def test_cli_probe_table_and_exit_zero_when_all_good(clips, bikes):
     res = _codeckit("probe", str(bikes), str(clips.hdr10), env=None)
     assert res.returncode == 0, res.stderr
     assert "640x272" in res.stdout and "HDR PQ" in res.stdout
+
+
+def test_a_transport_stream_cut_mid_gop_counts_the_frames_that_decode(tmp_path):
+    """A TS cut at a byte offset (a broadcast recording, a segment) starts with P and B frames whose reference is
+    gone: FFmpeg drops them until the first keyframe. Its frame count and duration are those it decodes, else
+    every encode's output check failed ("48 video frames, expected 65") and normalize rejected it as an error."""
+    whole = tmp_path / "whole.ts"
+    run_ffmpeg(["-y", "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=24:duration=2", "-c:v", "libx264",
+                "-preset", "ultrafast", "-g", "24", "-bf", "2", "-f", "mpegts", input_url(whole)], loglevel="error")
+    data = whole.read_bytes()
+    cut = tmp_path / "mid-gop.ts"
+    cut.write_bytes(data[len(data) // 4 // 188 * 188:])     # TS packets are 188 bytes: the demuxer resyncs
+    from codeckit.sources import open_media
+    with open_media(cut) as c:
+        decoded = sum(1 for _ in c.decode(video=0))
+    v = probe(cut).primary_video
+    assert 0 < decoded < 48 and (v.frame_count, v.frame_count_exact) == (decoded, True)
+    assert v.duration_s == pytest.approx(decoded / 24, abs=0.05)

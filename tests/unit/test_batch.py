@@ -182,3 +182,35 @@ def test_local_engine_is_threads_or_processes_and_uses_the_affinity_cpu_count():
         assert eng.describe() == f"local threads ({cpu_count()} jobs)"
     with engine(jobs=3) as eng:
         assert (eng.batch_backend, eng.describe()) == ("processes", "local processes (3 jobs)")
+
+
+def test_an_error_from_the_bookkeeping_stops_the_running_items():
+    """A journal that cannot be written (disk full) as one item ends: the error comes out of run_batch and the
+    items still running are told to stop; their threads end at once rather than keeping the interpreter's exit
+    waiting on work nobody records (it waited for the whole item: 8 s here)."""
+    class FullDisk:
+        def state(self, key):
+            return None
+
+        def record(self, key, state, **fields):
+            if key == "k0" and state == "done":
+                raise OSError(28, "No space left on device")
+
+    stopped = []
+
+    def work(x, ctx):
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < (8 if x else 0.3):    # item 1 runs when item 0's record fails
+            if ctx.cancelled:
+                stopped.append(x)
+                raise Cancelled()
+            time.sleep(0.02)
+        return x
+
+    with pytest.raises(OSError, match="No space"):
+        run_batch(items(3), work, jobs=2, journal=FullDisk())
+    t0 = time.monotonic()
+    for t in threading.enumerate():
+        if t.name.startswith("codeckit-item"):
+            t.join(timeout=8)
+    assert time.monotonic() - t0 < 2 and stopped == [1]
