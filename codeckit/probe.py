@@ -9,7 +9,7 @@ from typing import Any, Iterator
 
 from .errors import ProbeError
 from .ffmpeg import check_local_input, refuse_referencing_demuxer
-from .sources import local_only, open_media
+from .sources import decode_now, local_only, open_media
 
 #: Bumped when a field of the JSON schema changes meaning or disappears (additions keep it).
 SCHEMA_VERSION = 1
@@ -387,15 +387,10 @@ def _video_stream(container, s, p: Path, container_duration: float | None,
 
 
 def _first_frame(container, s):
-    """The stream's first decoded frame (None when none decodes). A keyframe that gives no frame at once is
-    decoded by itself: the decoder is drained rather than fed the P and B frames its B-frame delay waits for
-    (bench_normalize's 1080p25 H.264: 29-33 -> 24 ms)."""
-    cc = s.codec_context
+    """The stream's first decoded frame (None when none decodes): a keyframe is decoded by itself
+    (`decode_now`), not with the P and B frames its B-frame delay waits for."""
     for packet in container.demux(s):
-        frames = packet.decode()
-        if not frames and packet.is_keyframe and packet.size:
-            frames = cc.decode(None)
-            cc.flush_buffers()      # out of draining: a stream whose keyframe gave nothing reads on
+        frames = decode_now(packet, s.codec_context) if packet.is_keyframe else packet.decode()
         if frames:
             return frames[0]
     return None

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from .errors import VerifyError
 from .plan import Expectation
-from .probe import codec_name
-from .sources import open_media, packets
+from .probe import codec_name, primary_video_stream
+from .sources import decode_now, open_media, packets
 
 VERIFY_MODES = ("sample", "full", "off")
 #: GOPs decoded by the sampled check, and the most frames decoded from each.
@@ -141,17 +141,15 @@ def _check(path: Path, expect: Expectation | None, mode: str, gops: int, frames_
 
 
 def _read_streams(container, report: VerifyReport):
-    """The streams and the video stream's properties, into `report`; the video stream, or None (a problem)."""
-    import av
-
-    videos = [s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
+    """The streams and the video stream's properties, into `report`; the video stream (the primary one, as probe
+    picks it), or None (a problem)."""
     report.streams = len(container.streams)
     report.audio_streams = len(container.streams.audio)
     report.subtitle_streams = len(container.streams.subtitles)
-    if not videos:
+    vs = primary_video_stream(container)
+    if vs is None:
         report.problems.append("no video stream")
         return None
-    vs = videos[0]
     cc = vs.codec_context
     report.video_codec = codec_name(cc)
     report.width, report.height, report.pix_fmt = cc.width, cc.height, cc.pix_fmt
@@ -385,8 +383,8 @@ def _decode_from(container, vs, pts: int | None, stop_pts: int | None, budget: i
                  problems: list[str]) -> int:
     """Decode from the keyframe at `pts` until `stop_pts` (next keyframe), `budget` frames or the end.
 
-    A budget of one frame decodes the keyframe alone: it is fed by itself and the decoder drained, rather than
-    fed the P and B frames a B-frame delay waits for (x264's 480p output: 4.6 -> 3.2 ms a sampled keyframe)."""
+    A budget of one frame decodes the keyframe alone (`decode_now`), not with the P and B frames a B-frame delay
+    waits for (x264's 480p output: 4.6 -> 3.2 ms a sampled keyframe)."""
     import av
 
     decoded = 0
@@ -396,8 +394,7 @@ def _decode_from(container, vs, pts: int | None, stop_pts: int | None, budget: i
             if stop_pts is not None and pkt.pts is not None and pkt.pts >= stop_pts and decoded:
                 break
             if budget == 1 and pkt.size:
-                decoded = len(pkt.decode()) or len(vs.codec_context.decode(None))
-                vs.codec_context.flush_buffers()    # out of draining, for the next seek
+                decoded = len(decode_now(pkt, vs.codec_context))
                 break
             for _frame in pkt.decode():
                 decoded += 1

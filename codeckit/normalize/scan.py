@@ -283,32 +283,6 @@ def _keep_samples(out: FrameScan, times: list[float], thumbs: list[np.ndarray], 
     out.sample_mode = mode
 
 
-def _decode_keyframes(path: Path, out: FrameScan) -> None:
-    """Every keyframe of the primary video stream, decoded (another open and demux: 2 ms for the bench's 480p
-    sources), as the samples; its decode errors replace the prescreen's (this pass decodes those keyframes too)."""
-    import av
-
-    container = _open(path)
-    thumbs, times = [], []
-    out.decode_errors = 0
-    try:
-        s = primary_video_stream(container)
-        _one_thread(s)
-        s.codec_context.skip_frame = "NONKEY"
-        try:
-            for packet in container.demux(s):
-                if packet.size == 0 or packet.is_keyframe:
-                    for f in _decode(packet, out):
-                        thumbs.append(_thumb(f))
-                        times.append((f.time or 0.0) - out.start_s)
-        except av.error.FFmpegError as exc:
-            out.demux_error = out.demux_error or str(exc.strerror or exc)
-    finally:
-        container.close()
-    out.undecoded_keyframes = 0
-    _keep_samples(out, times, thumbs, "keyframes")
-
-
 def _enough_keyframes(out: FrameScan, min_samples: int) -> bool:
     """Keyframes are a fair sample when there are `min_samples` of them, or at least 3 spread no more than
     KEYFRAME_SPACING_S apart on average (a phone's or a streaming service's GOP of 1-2 s)."""
@@ -335,23 +309,39 @@ def _stack(thumbs: list[np.ndarray]) -> np.ndarray:
 
 def _decode_more(path: Path, out: FrameScan, *, wanted: int) -> None:
     """Decode beyond keyframes, B-frames dropped, and keep about `wanted` frames evenly spaced in time."""
+    _decode_pass(path, out, keyframes_only=False, step=out.end_s / wanted if out.end_s else 0.0)
+
+
+def _decode_keyframes(path: Path, out: FrameScan) -> None:
+    """Every keyframe of the primary video stream, decoded (another open and demux: 2 ms for the bench's 480p
+    sources), as the samples; its decode errors replace the prescreen's (this pass decodes those keyframes too)."""
+    out.decode_errors = 0
+    _decode_pass(path, out, keyframes_only=True)
+    out.undecoded_keyframes = 0
+
+
+def _decode_pass(path: Path, out: FrameScan, *, keyframes_only: bool, step: float = 0.0) -> None:
+    """Another open and demux of the primary video stream, whose decoded frames become the samples: its
+    keyframes (`keyframes_only`), or a frame every `step` seconds of those left when B-frames are dropped (no
+    P-frame refers to one in the streams x264 and most encoders write) and the loop filter skipped."""
     import av
 
     container = _open(path)
     thumbs, times = [], []
-    step = out.end_s / wanted if out.end_s else 0.0
     next_t = 0.0
     try:
         s = primary_video_stream(container)
         _one_thread(s)
-        # no B-frames at all: in the streams x264 and most encoders write, no P-frame refers to one
-        s.codec_context.skip_frame = "BIDIR"
-        _no_loop_filter(s)
+        s.codec_context.skip_frame = "NONKEY" if keyframes_only else "BIDIR"
+        if not keyframes_only:
+            _no_loop_filter(s)
         try:
             for packet in container.demux(s):
+                if keyframes_only and packet.size and not packet.is_keyframe:
+                    continue
                 for f in _decode(packet, out):
                     t = (f.time or 0.0) - out.start_s
-                    if t + 1e-6 >= next_t:
+                    if keyframes_only or t + 1e-6 >= next_t:
                         thumbs.append(_thumb(f))
                         times.append(t)
                         next_t = t + step
@@ -359,7 +349,7 @@ def _decode_more(path: Path, out: FrameScan, *, wanted: int) -> None:
             out.demux_error = out.demux_error or str(exc.strerror or exc)
     finally:
         container.close()
-    _keep_samples(out, times, thumbs, "decode-sparse")
+    _keep_samples(out, times, thumbs, "keyframes" if keyframes_only else "decode-sparse")
 
 
 def _detector(rules, luma_threshold: float, fps: float):
